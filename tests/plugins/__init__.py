@@ -1,0 +1,1 @@
+"""Pytest plugins for the real parts the tests start (one module per part)."""

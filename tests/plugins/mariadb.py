@@ -1,0 +1,1 @@
+"""MariaDB fixtures (filled in by the simulated-site work)."""

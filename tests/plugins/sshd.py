@@ -1,0 +1,1 @@
+"""sshd fixtures (filled in by the pantasks transport work)."""
