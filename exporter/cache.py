@@ -23,7 +23,10 @@ class Fetched(Generic[T]):
 
 
 class SingleFlight(Generic[T]):
-    """Cache one source's fetch result for `ttl` seconds; serve the last good value up to `max_stale` seconds old."""
+    """Cache one source's fetch result for `ttl` seconds; serve the last good value up to `max_stale` seconds old.
+
+    `clock` measures data age (injectable for tests); scrape deadlines are always time.monotonic().
+    """
 
     def __init__(self, fetch: Callable[[], T], executor: Executor, ttl: float, max_stale: float,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
@@ -52,7 +55,7 @@ class SingleFlight(Generic[T]):
                 self._start()
             generation = self._generation
             while self._inflight and self._generation == generation:
-                remaining = deadline - self._clock()
+                remaining = deadline - time.monotonic()  # deadlines are always real monotonic time
                 if remaining <= 0:
                     return self._answer(ok=False, error=TimeoutError("fetch still running at the scrape deadline"))
                 self._cond.wait(remaining)

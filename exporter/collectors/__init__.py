@@ -77,13 +77,13 @@ class Exporter:
     """Run the enabled collectors concurrently within a scrape budget; one failing collector never blanks the rest."""
 
     def __init__(self, config: Config, enabled: Iterable[str] = COLLECTOR_NAMES,
-                 clock=time.monotonic, workers: int = 16) -> None:
+                 clock=time.monotonic, workers: int = 16, collectors: Iterable[SourceCollector] | None = None) -> None:
         self.config = config
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect")
         self._fetch_pool = ThreadPoolExecutor(max_workers=max(8, workers), thread_name_prefix="fetch")
-        self.collectors: list[SourceCollector] = []
-        for name in enabled:
+        self.collectors: list[SourceCollector] = list(collectors or [])
+        for name in enabled if collectors is None else ():
             collector = collector_module(name).build(config, self._fetch_pool)
             if collector is not None:
                 self.collectors.append(collector)
@@ -91,8 +91,9 @@ class Exporter:
 
     def describe(self) -> list[Metric]:
         """Empty families for every metric of the enabled collectors; never does I/O."""
-        names = [c.name for c in self.collectors]
-        return [spec.family() for spec in declared_metrics(names)]
+        specs = [spec for c in self.collectors
+                 for spec in (collector_module(c.name).METRICS if c.name in COLLECTOR_NAMES else getattr(c, "METRICS", ()))]
+        return [spec.family() for spec in specs + list(SELF_METRICS)]
 
     def budget(self, header: str | None) -> float:
         """Seconds this scrape may take: Prometheus's scrape-timeout header minus the offset, else the configured value."""
