@@ -1,0 +1,153 @@
+"""One read-only PyMySQL connection per database: timeouts, statement guards, reconnect, typed errors."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Mapping, Sequence
+
+import pymysql
+from pymysql.constants import ER
+
+from exporter.config import DatabaseConfig
+
+log = logging.getLogger(__name__)
+
+# Server error codes that mean "the statement ran out of time" rather than "the server is broken".
+_TIMEOUT_CODES = {
+    ER.LOCK_WAIT_TIMEOUT,  # 1205: lock_wait_timeout / innodb_lock_wait_timeout
+    1969,  # ER_STATEMENT_TIMEOUT: MariaDB max_statement_time
+    3024,  # ER_QUERY_TIMEOUT: MySQL max_execution_time
+}
+# Client-side codes for a connection the server (or the network) has dropped.
+_GONE_CODES = {2006, 2013, 2055}
+# Extra seconds on the socket read timeout so the server's own statement limit fires first with a clear error.
+_READ_GRACE = 1.0
+
+
+class DatabaseError(Exception):
+    """The database could not be reached or a query failed."""
+
+
+class QueryTimedOut(DatabaseError):
+    """A query (or the connection handshake) exceeded its time limit."""
+
+
+Row = tuple[Any, ...]
+
+
+class Database:
+    """A lazily opened, reused, read-only connection to one database; one query at a time (guarded by a lock)."""
+
+    def __init__(self, config: DatabaseConfig, connect: Callable[..., Any] = pymysql.connect) -> None:
+        self.config = config
+        self._connect_fn = connect
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self.connects = 0  # how many connections were opened (tests and benchmarks read it)
+
+    @property
+    def name(self) -> str:
+        """The database (schema) name."""
+        return self.config.dbname
+
+    def run(self, work: Callable[["Session"], Any]) -> Any:
+        """Call `work(session)` holding this database's only connection; reconnect once if the old one has died."""
+        with self._lock:
+            self._ensure_open()
+            return work(Session(self))
+
+    def close(self) -> None:
+        """Close the connection (a later run() opens a new one)."""
+        with self._lock:
+            self._drop()
+
+    # -- connection handling (caller holds the lock) --
+
+    def _ensure_open(self) -> None:
+        if self._conn is not None:
+            try:
+                # one cheap round trip; a connection killed by the server or a restart fails here, not mid-fetch
+                self._conn.ping(reconnect=False)
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means "open a new one"
+                log.info("database %s: connection lost (%s); reconnecting", self.name, exc)
+                self._drop()
+        self._conn = self._open()
+
+    def _open(self) -> Any:
+        c = self.config
+        where = dict(unix_socket=c.unix_socket) if c.unix_socket else dict(host=c.host, port=c.port)
+        try:
+            conn = self._connect_fn(
+                user=c.user, password=c.password, database=c.dbname, charset="latin1", autocommit=True,
+                connect_timeout=c.connect_timeout,
+                # PyMySQL reads the server greeting with read_timeout: a peer that accepts and never
+                # answers is bounded by it, not only by connect_timeout
+                read_timeout=c.query_timeout + _READ_GRACE, write_timeout=c.query_timeout + _READ_GRACE,
+                init_command="SET SESSION TRANSACTION READ ONLY", **where)
+        except pymysql.err.MySQLError as exc:
+            raise _typed(exc, f"cannot connect to database {c.dbname}") from exc
+        except OSError as exc:
+            raise DatabaseError(f"cannot connect to database {c.dbname}: {exc}") from exc
+        self.connects += 1
+        try:
+            with conn.cursor() as cur:
+                # server-side guards: a statement (including its wait for a table or metadata lock) gives up
+                # with an error before our socket read timeout fires
+                cur.execute("SET SESSION max_statement_time = %s, lock_wait_timeout = %s",
+                            (float(c.query_timeout), max(1, int(c.query_timeout))))
+        except pymysql.err.MySQLError as exc:
+            _quiet_close(conn)
+            raise _typed(exc, f"cannot set session limits on {c.dbname}") from exc
+        return conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            _quiet_close(conn)
+
+
+class Session:
+    """Query access for one run(): parameterised statements only; errors come out typed."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
+        """Run one parameterised SELECT and return all rows; a broken connection is dropped for the next run()."""
+        db = self._db
+        try:
+            with db._conn.cursor() as cur:
+                cur.execute(sql, params if isinstance(params, Mapping) else tuple(params))
+                return list(cur.fetchall())
+        except pymysql.err.MySQLError as exc:
+            typed = _typed(exc, f"query failed on {db.name}")
+            if isinstance(typed, QueryTimedOut) or _code(exc) in _GONE_CODES or isinstance(exc, pymysql.err.InterfaceError):
+                # the socket may hold half a result or a dead peer: never reuse it
+                db._drop()
+            raise typed from exc
+        except OSError as exc:
+            db._drop()
+            raise DatabaseError(f"query failed on {db.name}: {exc}") from exc
+
+
+def _code(exc: BaseException) -> int | None:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _typed(exc: BaseException, what: str) -> DatabaseError:
+    code = _code(exc)
+    message = f"{what}: {exc}"
+    original = getattr(exc, "original_exception", None)
+    if code in _TIMEOUT_CODES or isinstance(original, TimeoutError) or "timed out" in str(exc):
+        return QueryTimedOut(message)
+    return DatabaseError(message)
+
+
+def _quiet_close(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do about it
+        pass

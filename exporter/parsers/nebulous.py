@@ -1,0 +1,71 @@
+"""Nebulous volume rows → records: neb-host state from allocate/available, mounts, df figures and nebdiskd's placeholder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+# neb-host sets up = 1/1, repair = 0/1, down = 0/0; 1/0 cannot be set with neb-host but can exist in the table.
+VOLUME_STATES = ("up", "repair", "down", "allocate_only")
+KIB = 1024  # mountedvol.total/used are df 1K-blocks
+# nebdiskd writes total=1, used=1 when df gave nothing but the partition is in /etc/autofs/auto.data
+PLACEHOLDER = (1, 1)
+
+
+def volume_state(allocate, available) -> str:
+    """The neb-host state for a volume's allocate/available flags (NULL counts as false)."""
+    allocate, available = bool(allocate), bool(available)
+    if allocate and available:
+        return "up"
+    if available:
+        return "repair"
+    if allocate:
+        return "allocate_only"
+    return "down"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """One nebulous volume as exported."""
+
+    host: str
+    volume: str
+    state: str
+    mounted: bool
+    df_ok: bool
+    size_bytes: int | None   # None when there are no real df figures (unmounted or placeholder)
+    used_bytes: int | None
+
+
+def _text(value) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return "" if value is None else str(value)
+
+
+def parse_volume(row: Sequence) -> Volume:
+    """Row (host, name, allocate, available, mounted, total, used) → Volume; raises ValueError on a malformed row."""
+    if len(row) < 7 or row[1] is None:
+        raise ValueError(f"malformed volume row: {row!r}")
+    host, name, allocate, available, mounted, total, used = row[:7]
+    mounted = bool(mounted)
+    figures = mounted and total is not None and used is not None
+    total = int(total) if figures else None
+    used = int(used) if figures else None
+    # anything at or below the placeholder is not a df answer (a real volume has more than one KiB)
+    df_ok = figures and (total, used) != PLACEHOLDER and total > 1 and used >= 0
+    return Volume(
+        host=_text(host), volume=_text(name), state=volume_state(allocate, available), mounted=mounted,
+        df_ok=df_ok, size_bytes=total * KIB if df_ok else None, used_bytes=used * KIB if df_ok else None)
+
+
+def parse_volumes(rows: Iterable[Sequence]) -> tuple[list[Volume], int]:
+    """All rows → (volumes sorted by host and name, number of malformed rows skipped)."""
+    out, skipped = [], 0
+    for row in rows:
+        try:
+            out.append(parse_volume(row))
+        except (ValueError, TypeError):
+            skipped += 1
+    out.sort(key=lambda v: (v.host, v.volume))
+    return out, skipped
