@@ -1,0 +1,214 @@
+"""Time stepping and fault events of the simulated pantasks servers (all changes go through state.modify)."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from datetime import datetime, timezone
+
+from ippsim.pantasks import render
+from ippsim.pantasks import state as st
+from ippsim.pantasks.sites import RUN_STAGE
+
+LOAD_PERIOD = 5.0      # $LOADEXEC
+REVERT_PERIOD = 1800.0
+FAIL_RATE = {"run": 0.04, "load": 0.003, "advance": 0.003, "revert": 0.0, "daily": 0.0}
+TIMEOUT_RATE = 0.002   # only local tasks can time out
+JOB_SECONDS = (20.0, 90.0)
+EVENTS = ("hung", "down", "up", "restart", "statsreset", "scheduler-stop", "scheduler-run", "controller-stop",
+          "controller-run", "host-down", "host-off", "host-up", "stall-label", "unstall-label")
+
+
+def _rng(state: dict) -> random.Random:
+    return random.Random(f"{state.get('seed', 0)}:{state['name']}:{state.get('steps', 0)}")
+
+
+def _free_hosts(state: dict) -> list[dict]:
+    busy = {j.get("host") for j in state["jobs"]}
+    return [h for h in state["hosts"] if h["state"] == "IDLE" and h["name"] not in busy]
+
+
+def _finish(state: dict, task: dict, job: dict, rng: random.Random) -> None:
+    if rng.random() < FAIL_RATE.get(task["kind"], 0.0):
+        task["nfailure"] += 1
+    else:
+        task["nsuccess"] += 1
+    host = next((h for h in state["hosts"] if h["name"] == job.get("host")), None)
+    if host is not None and host["state"] in ("BUSY", "IDLE"):
+        host["state"] = "OFF" if host.get("markoff") else "IDLE"
+
+
+def _complete_jobs(state: dict, now: float, rng: random.Random) -> None:
+    tasks = {t["name"]: t for t in state["tasks"]}
+    stalled = set(state.get("stalled_labels", []))
+    keep = []
+    for job in state["jobs"]:
+        task = tasks.get(job["task"])
+        done = job["state"] == "BUSY" and now >= job["start"] + job["seconds"] and job.get("label") not in stalled
+        if task is None or not done:
+            keep.append(job)
+        else:
+            _finish(state, task, job, rng)
+    state["jobs"] = keep
+
+
+def _start_job(state: dict, task: dict, now: float, rng: random.Random, host: str | None, label: str | None) -> None:
+    job_id = state["next_job_id"]
+    state["next_job_id"] += 1
+    task["njobs"] += 1
+    task["command"] = task["argv0"]
+    args = ["--threads", "4", "--dbname", "gpc1"] + (["--label", label] if label else [])
+    state["jobs"].append({"id": job_id, "task": task["name"], "state": "BUSY", "argv0": task["argv0"], "args": args,
+                          "host": host, "label": label, "start": now, "seconds": rng.uniform(*JOB_SECONDS)})
+    for h in state["hosts"]:
+        if h["name"] == host:
+            h["state"] = "BUSY"
+
+
+def _instant_jobs(task: dict, count: int, rng: random.Random) -> None:
+    """DB polls finish within a step: count them started and ended at once."""
+    for _ in range(count):
+        task["njobs"] += 1
+        task["command"] = task["argv0"]
+        roll = rng.random()
+        if roll < TIMEOUT_RATE:
+            task["ntimeout"] += 1
+        elif roll < TIMEOUT_RATE + FAIL_RATE.get(task["kind"], 0.0):
+            task["nfailure"] += 1
+        else:
+            task["nsuccess"] += 1
+
+
+def _poll_count(period: float, step: float, rng: random.Random) -> int:
+    whole, part = divmod(step / period, 1.0)
+    return int(whole) + (1 if rng.random() < part else 0)
+
+
+def _run_task(state: dict, task: dict, step: float, now: float, rng: random.Random, work: dict | None) -> None:
+    labels = state["labels"]
+    if not labels:
+        return  # every task.exec starts with `if ($LABEL:n == 0) break`: nothing runs, command stays (dynamic)
+    kind = task["kind"]
+    if kind in ("load", "advance"):
+        _instant_jobs(task, _poll_count(LOAD_PERIOD, step, rng), rng)
+    elif kind == "revert":
+        _instant_jobs(task, _poll_count(REVERT_PERIOD, step, rng), rng)
+    elif kind == "daily":
+        today = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%d")
+        if state.get("initday") != today:
+            state["initday"] = today
+            _instant_jobs(task, 1, rng)
+            _ns_new_day(state, today)
+    elif kind == "run":
+        stage = RUN_STAGE.get(task["name"])
+        wanted = None if work is None or stage not in work else int(work[stage])
+        free = _free_hosts(state) if task["remote"] else [None] * 2
+        if not state.get("controller_running", True) and task["remote"]:
+            return
+        busy_here = sum(1 for j in state["jobs"] if j["task"] == task["name"])
+        count = min(len(free), max(0, (wanted if wanted is not None else rng.randint(0, 3)) - busy_here))
+        for slot in range(count):
+            host = free[slot]["name"] if free[slot] else None
+            _start_job(state, task, now, rng, host, rng.choice(labels))
+
+
+def _ns_new_day(state: dict, today: str) -> None:
+    for dbname in state.get("databases") or ["gpc1"]:
+        key = f"{today}-{dbname}"
+        if not any(p["key"] == key for p in state["ns_pages"]):
+            state["ns_pages"].append({"key": key, "date": today, "state": "NEW", "sstate": "TOWARP",
+                                      "dstate": "TOWARP", "ostate": "UNKNOWN", "dbname": dbname,
+                                      "camera": dbname.upper()})
+    state["ns_pages"] = state["ns_pages"][-6:]
+
+
+def _ns_progress(state: dict, now: float) -> None:
+    """Move tonight's nightly-science page along: observing until 17:30 UTC, then stacks and diffs."""
+    sod = render.seconds_of_day(now)
+    for page in state.get("ns_pages", []):
+        if page["date"] != datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%d"):
+            continue
+        page["ostate"] = "END_OF_NIGHT" if sod >= 17 * 3600 + 1800 else "OBSERVING"
+        if page["ostate"] == "END_OF_NIGHT" and page["sstate"] == "TOWARP":
+            page["sstate"], page["dstate"] = "QUEUESTACKING", "QUEUEDIFFS"
+
+
+def _step(state: dict, step: float, now: float, work: dict | None) -> None:
+    if state.get("mode") != "ok":
+        return  # a hung or dead server makes no progress
+    rng = _rng(state)
+    state["steps"] = state.get("steps", 0) + 1
+    for host in state["hosts"]:
+        if host["state"] == "DOWN" and not host.get("broken"):
+            host["state"] = "IDLE"  # pcontrol restarts a DOWN host on its next check
+    _complete_jobs(state, now, rng)
+    if state.get("scheduler") == "running":
+        for task in state["tasks"]:
+            if task["active"] and render.task_valid(task, now):
+                _run_task(state, task, step, now, rng, work)
+    elif state.get("scheduler") == "harvesting" and not state["jobs"]:
+        state["scheduler"] = "stopped"
+    _ns_progress(state, now)
+
+
+def advance(directory: str | os.PathLike, step: float, *, now: float | None = None, work: dict | None = None) -> None:
+    """Move one server `step` seconds on; `work` maps stage -> wanted busy jobs (from the DB's backlog)."""
+    with st.modify(directory) as state:
+        _step(state, step, time.time() if now is None else now, work)
+
+
+def _host_event(state: dict, event: str, host_name: str) -> None:
+    for host in state["hosts"]:
+        if host["name"] != host_name:
+            continue
+        if event == "host-down":
+            host["state"], host["broken"] = "DOWN", True
+            for job in [j for j in state["jobs"] if j.get("host") == host_name]:
+                state["jobs"].remove(job)  # the job died with its host: pantasks counts a crash as a failure
+                task = next(t for t in state["tasks"] if t["name"] == job["task"])
+                task["nfailure"] += 1
+        elif event == "host-off":
+            host["markoff"] = True
+            if not any(j.get("host") == host_name for j in state["jobs"]):
+                host["state"] = "OFF"
+        else:
+            host.update(state="IDLE", broken=False, markoff=False)
+
+
+def apply_event(directory: str | os.PathLike, event: str, *, host: str | None = None, label: str | None = None,
+                busy_wait: float | None = None) -> None:
+    """Apply one named event (see EVENTS) to the server in `directory`."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}; known: {', '.join(EVENTS)}")
+    with st.modify(directory) as state:
+        if event in ("hung", "down", "up"):
+            state["mode"] = "ok" if event == "up" else event
+            if busy_wait is not None:
+                state["busy_wait"] = busy_wait
+        elif event == "restart":
+            state.update(mode="ok", scheduler="running", controller_running=True, jobs=[])
+            for task in state["tasks"]:
+                task.update(njobs=0, nsuccess=0, nfailure=0, ntimeout=0, command=None)
+            for h in state["hosts"]:
+                h["state"] = "OFF" if h.get("markoff") else ("DOWN" if h.get("broken") else "IDLE")
+        elif event == "statsreset":
+            if not any(t["ntimeout"] for t in state["tasks"]):
+                loaders = [t for t in state["tasks"] if t["kind"] == "load"] or state["tasks"]
+                loaders[0]["ntimeout"] += 2  # ensure a timed-out count exists so the reset shows negative Nrun
+            for task in state["tasks"]:
+                task["njobs"] = task["nsuccess"] = task["nfailure"] = 0
+        elif event in ("scheduler-stop", "scheduler-run"):
+            state["scheduler"] = "running" if event == "scheduler-run" else (
+                "harvesting" if state["jobs"] else "stopped")
+        elif event in ("controller-stop", "controller-run"):
+            state["controller_running"] = event == "controller-run"
+        elif event.startswith("host-"):
+            if not host:
+                raise ValueError(f"{event} needs a host")
+            _host_event(state, event, host)
+        else:
+            if not label:
+                raise ValueError(f"{event} needs a label")
+            stalled = [x for x in state.get("stalled_labels", []) if x != label]
+            state["stalled_labels"] = stalled + ([label] if event == "stall-label" else [])
