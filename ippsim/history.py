@@ -209,11 +209,11 @@ def emit_processing(emit: Emit, ctx: GenContext, *, exp_id: int, dateobs: dateti
 def emit_warp_and_later(emit: Emit, ctx: GenContext, *, fake_id: int, exp_id: int, dateobs: datetime, level: int,
                         label: str, finished_state: str = "full") -> None:
     """warp, then stack + diff + destreak + dist of one exposure."""
-    ids, rc, rng = ctx.ids, run_columns(label, dateobs), ctx.rng
+    rc = run_columns(label, dateobs)
     data_state = "cleaned" if finished_state == "cleaned" else "full"
     registered = _ts(dateobs + timedelta(hours=2))
-    cells = skycell_ids(rng.randrange(0, 5000), ctx.n_skycells)
-    warp_id = ids.take("warp")
+    cells = skycell_ids(ctx.rng.randrange(0, 5000), ctx.n_skycells)
+    warp_id = ctx.ids.take("warp")
     emit("warpRun", (warp_id, fake_id, "warp", "new" if level == WARP else finished_state, rc["workdir"], label,
                      rc["data_group"], rc["dist_group"], TESS_ID, rc["reduction"], "warp", registered, None))
     for cell in cells:
@@ -223,7 +223,15 @@ def emit_warp_and_later(emit: Emit, ctx: GenContext, *, fake_id: int, exp_id: in
                              0.9, 0, fault))
     if level == WARP:
         return
-    pending = level == DIFF
+    emit_after_warp(emit, ctx, warp_id=warp_id, exp_id=exp_id, cells=cells, rc=rc, registered=registered,
+                    pending=level == DIFF, finished_state=finished_state)
+
+
+def emit_after_warp(emit: Emit, ctx: GenContext, *, warp_id: int, exp_id: int, cells: list[str], rc: dict,
+                    registered: str, pending: bool, finished_state: str = "full") -> None:
+    """stack, diff, destreak and dist runs fed by one finished warp run."""
+    ids, label = ctx.ids, rc["label"]
+    data_state = "cleaned" if finished_state == "cleaned" else "full"
     run_state = "new" if pending else finished_state
     stack_id = ids.take("stack")
     emit("stackRun", (stack_id, run_state, rc["workdir"], label, rc["data_group"], rc["dist_group"], rc["reduction"],

@@ -177,3 +177,31 @@ def build(root: ConnParams, spec: ScenarioSpec, *, dbname: str = "gpc1", nebulou
     if progress:
         progress(loader.done, loader.done)
     return BuildResult(counts=counts, seconds=time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """How much happens in one advance() step."""
+
+    components_per_tick: int = 6
+    fault_rate: float = 0.05
+    summit_fault_rate: float = 0.02
+    arrivals_per_tick: int = 1
+    downloads_per_tick: int = 8
+    registrations_per_tick: int = 8
+    burntool_per_tick: int = 8
+    n_ota: int = 4
+    n_skycells: int = 3
+    disk_fill_kib: int = 50 * 1024 * 1024
+    dist_finish_probability: float = 0.5
+
+
+def advance(conn, rng: random.Random, step: int = 1, *, neb_conn=None, rates: Rates = Rates()) -> dict:
+    """Move the site on by `step` ticks; returns counters of what happened (see docs/simulated-site.md)."""
+    from ippsim import ticks  # local import: ticks imports this module (Rates)
+
+    totals: dict[str, int] = {}
+    for _tick in range(max(0, step)):
+        for key, value in ticks.tick(conn, rng, neb_conn=neb_conn, rates=rates).items():
+            totals[key] = totals.get(key, 0) + value
+    return totals

@@ -1,0 +1,262 @@
+"""Things that happen to a simulated site: faults, storms, stalls, bad hosts, disks filling, summit lag."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ippsim import history as h
+from ippsim.db import COLUMNS, insert_rows
+
+STALL_NOTE = "ippsim:stalled"  # runs carrying this note never progress in advance()
+
+# Per stage: the fixed SQL that lists components still missing from runs in state 'new'
+# (run id, component, exp_id, label, hostname hint) and the component table they go into.
+_NOT_STALLED = "(r.note IS NULL OR r.note <> %s)"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """How one processing stage stores runs and components."""
+
+    name: str
+    run_table: str
+    run_id: str
+    component_table: str
+    pending_sql: str
+
+
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("chip", "chipRun", "chip_id", "chipProcessedImfile",
+          "SELECT r.chip_id, ci.class_id, r.exp_id, r.label FROM chipRun r"
+          " JOIN chipImfile ci ON ci.chip_id = r.chip_id"
+          " LEFT JOIN chipProcessedImfile p ON p.chip_id = ci.chip_id AND p.class_id = ci.class_id"
+          " WHERE r.state = 'new' AND p.chip_id IS NULL"),
+    Stage("camera", "camRun", "cam_id", "camProcessedExp",
+          "SELECT r.cam_id, 'exp', c.exp_id, r.label FROM camRun r JOIN chipRun c ON c.chip_id = r.chip_id"
+          " LEFT JOIN camProcessedExp p ON p.cam_id = r.cam_id WHERE r.state = 'new' AND p.cam_id IS NULL"),
+    Stage("fake", "fakeRun", "fake_id", "fakeProcessedImfile",
+          "SELECT r.fake_id, ri.class_id, c.exp_id, r.label FROM fakeRun r JOIN camRun m ON m.cam_id = r.cam_id"
+          " JOIN chipRun c ON c.chip_id = m.chip_id JOIN rawImfile ri ON ri.exp_id = c.exp_id"
+          " LEFT JOIN fakeProcessedImfile p ON p.fake_id = r.fake_id AND p.class_id = ri.class_id"
+          " WHERE r.state = 'new' AND p.fake_id IS NULL"),
+    Stage("warp", "warpRun", "warp_id", "warpSkyfile",
+          "SELECT r.warp_id, m.skycell_id, NULL, r.label FROM warpRun r JOIN warpSkyCellMap m ON m.warp_id = r.warp_id"
+          " LEFT JOIN warpSkyfile p ON p.warp_id = m.warp_id AND p.skycell_id = m.skycell_id AND p.tess_id = m.tess_id"
+          " WHERE r.state = 'new' AND p.warp_id IS NULL"),
+    Stage("stack", "stackRun", "stack_id", "stackSumSkyfile",
+          "SELECT r.stack_id, 'stack', NULL, r.label FROM stackRun r"
+          " LEFT JOIN stackSumSkyfile p ON p.stack_id = r.stack_id WHERE r.state = 'new' AND p.stack_id IS NULL"),
+    Stage("diff", "diffRun", "diff_id", "diffSkyfile",
+          "SELECT r.diff_id, i.skycell_id, NULL, r.label FROM diffRun r JOIN diffInputSkyfile i ON i.diff_id = r.diff_id"
+          " LEFT JOIN diffSkyfile p ON p.diff_id = i.diff_id AND p.skycell_id = i.skycell_id"
+          " WHERE r.state = 'new' AND p.diff_id IS NULL"),
+    Stage("destreak", "magicDSRun", "magic_ds_id", "magicDSFile",
+          "SELECT r.magic_ds_id, m.skycell_id, NULL, r.label FROM magicDSRun r"
+          " JOIN warpSkyCellMap m ON m.warp_id = r.stage_id AND r.stage = 'warp'"
+          " LEFT JOIN magicDSFile p ON p.magic_ds_id = r.magic_ds_id AND p.component = m.skycell_id"
+          " WHERE r.state = 'new' AND p.magic_ds_id IS NULL"),
+)}
+PROCESSING_ORDER = ("chip", "camera", "fake", "warp", "stack", "diff", "destreak")
+
+
+def component_row(stage: str, run_id: int, component: str, exp_id, host: str, fault: int) -> tuple:
+    """A finished (or faulted) component row for `stage`, in db.COLUMNS order."""
+    path = f"neb://{host}.0/ippsim/{stage}/{run_id}.{component}"
+    if stage == "chip":
+        return (run_id, exp_id, component, "full", host, path, 30.0, 0, fault)
+    if stage == "camera":
+        return (run_id, host, path, 60.0, 0, fault)
+    if stage == "fake":
+        return (run_id, exp_id, component, host, path, "full", fault, _now())
+    if stage == "warp":
+        return (run_id, component, h.TESS_ID, path, "full", host, 0.9, 0, fault)
+    if stage == "stack":
+        return (run_id, path, host, 0.9, 60000.5, 0, fault)
+    if stage == "diff":
+        return (run_id, component, path, "full", host, 0.8, 0, fault)
+    if stage == "destreak":
+        return (run_id, component, fault, "full")
+    raise ValueError(f"unknown stage {stage!r}")
+
+
+def _now() -> str:
+    return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def pending_components(conn, stage: str, *, label: str | None = None, include_stalled: bool = False,
+                       limit: int = 100000) -> list[tuple]:
+    """(run id, component, exp_id, label) of components not yet written for 'new' runs of `stage`."""
+    sql, params = STAGES[stage].pending_sql, []
+    if not include_stalled:
+        sql += f" AND {_NOT_STALLED}"
+        params.append(STALL_NOTE)
+    if label is not None:
+        sql += " AND r.label = %s"
+        params.append(label)
+    sql += " ORDER BY 1, 2 LIMIT %s"
+    params.append(limit)
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+
+
+def _write_components(conn, stage: str, rows: list[tuple], hosts, rng: random.Random, fault_for) -> int:
+    table = STAGES[stage].component_table
+    out = [component_row(stage, run_id, comp, exp_id, rng.choice(hosts), fault_for())
+           for run_id, comp, exp_id, _label in rows]
+    return insert_rows(conn, table, out)
+
+
+def inject_faults(conn, rng: random.Random, *, stage: str, code: int, count: int = 5, label: str | None = None,
+                  hosts=("ipp001",)) -> int:
+    """Fault up to `count` pending components of `stage` (optionally one label) with `code`; returns how many."""
+    if stage == "dist":
+        sql = "SELECT dist_id FROM distRun WHERE state = 'new' AND (fault IS NULL OR fault = 0)"
+        params: list = []
+        if label is not None:
+            sql += " AND label = %s"
+            params.append(label)
+        with conn.cursor() as cur:
+            cur.execute(sql + " ORDER BY dist_id LIMIT %s", (*params, count))
+            ids = [row[0] for row in cur.fetchall()]
+            for dist_id in ids:
+                cur.execute("UPDATE distRun SET fault = %s WHERE dist_id = %s", (code, dist_id))
+        return len(ids)
+    if stage == "summitcopy":
+        return summit_copy_faults(conn, rng, code=code, count=count)
+    pending = pending_components(conn, stage, label=label, include_stalled=True)
+    chosen = sorted(rng.sample(pending, min(count, len(pending))))
+    return _write_components(conn, stage, chosen, list(hosts), rng, lambda: code)
+
+
+def fault_storm(conn, rng: random.Random, *, count: int = 200, codes=(2,), hosts=("ipp001",)) -> int:
+    """Many faults at once across every processing stage and label (e.g. an NFS outage)."""
+    total = 0
+    for stage in PROCESSING_ORDER:
+        total += inject_faults(conn, rng, stage=stage, code=rng.choice(list(codes)),
+                               count=max(1, count // len(PROCESSING_ORDER)), hosts=hosts)
+    return total
+
+
+def stall_label(conn, label: str) -> int:
+    """Mark every pending run of `label` so that advance() never progresses it (pantasks lost the label)."""
+    changed = 0
+    with conn.cursor() as cur:
+        for stage in STAGES.values():
+            changed += cur.execute(f"UPDATE `{stage.run_table}` SET note = %s WHERE label = %s AND state = 'new'",
+                                   (STALL_NOTE, label))
+    return changed
+
+
+def host_goes_bad(conn, rng: random.Random, host: str, *, count: int = 20, neb_conn=None,
+                  volumes: str = "keep") -> int:
+    """Pending components land on `host` and fail with fault 2; optionally its volumes go too.
+
+    volumes: 'keep', 'unmounted' (mountedvol rows deleted), 'placeholder' (nebdiskd total=1/used=1)."""
+    total = 0
+    for stage in PROCESSING_ORDER:
+        total += inject_faults(conn, rng, stage=stage, code=2, count=count, hosts=(host,))
+    if neb_conn is not None and volumes != "keep":
+        with neb_conn.cursor() as cur:
+            cur.execute("SELECT name FROM volume WHERE host = %s ORDER BY name", (host,))
+            for (name,) in cur.fetchall():
+                if volumes == "unmounted":
+                    unmount_volume(neb_conn, name)
+                elif volumes == "placeholder":
+                    nebdiskd_placeholder(neb_conn, name)
+                else:
+                    raise ValueError(f"unknown volumes mode {volumes!r}")
+    return total
+
+
+def fill_volume(neb_conn, volume: str, fraction: float = 0.99) -> int:
+    """Set a mounted volume's used 1K-blocks to `fraction` of its total."""
+    with neb_conn.cursor() as cur:
+        return cur.execute("UPDATE mountedvol SET used = FLOOR(total * %s) WHERE name = %s AND total > 1",
+                           (fraction, volume))
+
+
+def nebdiskd_placeholder(neb_conn, volume: str) -> int:
+    """What nebdiskd writes when df cannot reach an autofs host: total=1, used=1."""
+    with neb_conn.cursor() as cur:
+        return cur.execute("UPDATE mountedvol SET total = 1, used = 1 WHERE name = %s", (volume,))
+
+
+def unmount_volume(neb_conn, volume: str) -> int:
+    """What nebdiskd does when df fails outright: the mountedvol row disappears."""
+    with neb_conn.cursor() as cur:
+        return cur.execute("DELETE FROM mountedvol WHERE name = %s", (volume,))
+
+
+HOST_STATES = {"up": (1, 1), "repair": (0, 1), "down": (0, 0), "allocate_only": (1, 0)}
+
+
+def set_host_state(neb_conn, host: str, state: str, note: str | None = None) -> int:
+    """Set allocate/available of every volume of `host` in volume and mountedvol (neb-host semantics)."""
+    allocate, available = HOST_STATES[state]
+    with neb_conn.cursor() as cur:
+        changed = cur.execute("UPDATE volume SET allocate = %s, available = %s, note = COALESCE(%s, note)"
+                              " WHERE host = %s", (allocate, available, note, host))
+        cur.execute("UPDATE mountedvol SET allocate = %s, available = %s, note = COALESCE(%s, note) WHERE host = %s",
+                    (allocate, available, note, host))
+    return changed
+
+
+def summit_copy_faults(conn, rng: random.Random, *, code: int = 200, count: int = 5) -> int:
+    """Downloads that fail with a summit-copy code (104, 115, 200, 202, 203, 255) on pzDownloadImfile."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT s.summit_id, s.class_id, s.exp_name, s.camera, s.telescope FROM summitImfile s"
+                    " JOIN pzDownloadExp d ON d.summit_id = s.summit_id AND d.state = 'run'"
+                    " LEFT JOIN pzDownloadImfile p ON p.summit_id = s.summit_id AND p.class = s.class"
+                    " AND p.class_id = s.class_id WHERE p.summit_id IS NULL ORDER BY 1, 2 LIMIT 10000")
+        pending = list(cur.fetchall())
+    chosen = sorted(rng.sample(pending, min(count, len(pending))))
+    rows = [(sid, name, cam, tel, "chip", cid, f"http://summit/{name}/{cid}", code, _now(), None, None)
+            for sid, cid, name, cam, tel in chosen]
+    return insert_rows(conn, "pzDownloadImfile", rows)
+
+
+def summit_falls_behind(conn, rng: random.Random, *, count: int = 10, n_ota: int = 4, level: int = h.SUMMIT,
+                        label: str = "ThreePi.nightlyscience") -> int:
+    """`count` new exposures at the summit that stop at `level` (SUMMIT: not copied; REGISTERED: not burntooled)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT COALESCE(MAX(summit_id), 0), MAX(dateobs) FROM summitExp")
+        last_summit, last_dateobs = cur.fetchone()
+        cur.execute("SELECT COALESCE(MAX(exp_id), 0) FROM newExp")
+        last_exp = cur.fetchone()[0]
+    ids = h.Ids(summit=last_summit + 1, exp=last_exp + 1, **_next_run_ids(conn))
+    ctx = h.GenContext(rng=rng, hosts=["ipp001"], n_ota=n_ota, summit_fault_rate=0.0, ids=ids)
+    start = last_dateobs or datetime(2025, 5, 2, 5, 30)
+    buffered: dict[str, list] = {}
+    for k in range(count):
+        h.emit_exposure(lambda t, row: buffered.setdefault(t, []).append(row), ctx,
+                        dateobs=start + timedelta(seconds=40 * (k + 1)), level=level, label=label)
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION foreign_key_checks = 0")
+    try:
+        for table in COLUMNS:  # dependency order of the allowlist
+            insert_rows(conn, table, buffered.get(table, []))
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION foreign_key_checks = 1")
+    return count
+
+
+def burntool_falls_behind(conn, rng: random.Random, *, count: int = 10, n_ota: int = 4) -> int:
+    """`count` registered exposures whose imfiles burntool has not processed (burntool_state 0)."""
+    return summit_falls_behind(conn, rng, count=count, n_ota=n_ota, level=h.REGISTERED)
+
+
+def _next_run_ids(conn) -> dict:
+    names = {"chip": ("chipRun", "chip_id"), "cam": ("camRun", "cam_id"), "fake": ("fakeRun", "fake_id"),
+             "warp": ("warpRun", "warp_id"), "stack": ("stackRun", "stack_id"), "diff": ("diffRun", "diff_id"),
+             "magic": ("magicRun", "magic_id"), "magic_ds": ("magicDSRun", "magic_ds_id"),
+             "dist": ("distRun", "dist_id")}
+    out = {}
+    with conn.cursor() as cur:
+        for key, (table, column) in names.items():
+            cur.execute(f"SELECT COALESCE(MAX(`{column}`), 0) + 1 FROM `{table}`")
+            out[key] = cur.fetchone()[0]
+    return out
