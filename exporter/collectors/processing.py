@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -183,6 +183,8 @@ class ProcessingCollector:
         self.skipped: dict[str, int] = {}
         self.sources = [ProcessingSource(db, SingleFlight(self._fetcher(db), executor, ttl, max_stale))
                         for db in sorted(databases, key=lambda d: d.name)]
+        # one waiter per database so the databases are read in parallel and each get() runs once per scrape
+        self._waiters = ThreadPoolExecutor(max_workers=max(1, len(self.sources)), thread_name_prefix="processing-wait")
 
     def _fetcher(self, db: Database) -> Callable[[], p.ProcessingSnapshot]:
         def fetch() -> p.ProcessingSnapshot:
@@ -225,7 +227,9 @@ class ProcessingCollector:
         """Build fresh families from each database's cached or newly fetched snapshot."""
         fam = Families(METRICS)
         sources = []
-        for src, fetched in zip(self.sources, start_all([s.flight for s in self.sources], deadline)):
+        waits = [self._waiters.submit(src.flight.get, deadline) for src in self.sources]
+        for src, wait in zip(self.sources, waits):
+            fetched: Fetched = wait.result()  # get() itself returns by the deadline
             name = src.db.name
             if fetched.error is not None:
                 log.warning("processing database %s: %s", name, fetched.error)
@@ -257,15 +261,9 @@ class ProcessingCollector:
 
     def close(self) -> None:
         """Close every database connection."""
+        self._waiters.shutdown(wait=False, cancel_futures=True)
         for src in self.sources:
             src.db.close()
-
-
-def start_all(flights: list[SingleFlight], deadline: float) -> list[Fetched]:
-    """Start (or join) every source's fetch first, then wait for each until `deadline`: the DBs are read in parallel."""
-    for flight in flights:
-        flight.get(time.monotonic())  # an already-expired deadline only kicks the fetch off; the answer is ignored
-    return [flight.get(deadline) for flight in flights]
 
 
 def build(config, executor):

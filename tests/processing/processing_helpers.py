@@ -1,0 +1,124 @@
+"""Helpers for the processing-DB tests: a row writer for the real gpc1 schema, config and sample lookups."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from datetime import datetime, timezone
+
+from exporter.config import DatabaseConfig
+
+NOW = datetime(2025, 5, 2, 12, 0, tzinfo=timezone.utc)  # mid-night (UTC) of the test site's observing night
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class Rows:
+    """Insert rows into one test database as the read-write account (foreign keys off: only the needed rows)."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION foreign_key_checks = 0")
+
+    def insert(self, table: str, **cols) -> None:
+        """INSERT one row; table and column names are test constants checked against a strict pattern."""
+        names = [table, *cols]
+        assert all(_IDENT.match(n) for n in names), names
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
+        with self.conn.cursor() as cur:
+            cur.execute(sql, tuple(cols.values()))
+
+    def execute(self, sql: str, params=()) -> None:
+        """Run one parameterised statement."""
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+
+    # -- shapes used by several tests --
+
+    def chip(self, chip_id: int, state: str, label: str | None, faults=(), data_state: str = "full") -> None:
+        """A chipRun with one chipProcessedImfile per (fault, host) pair."""
+        self.insert("chipRun", chip_id=chip_id, exp_id=chip_id, state=state, label=label)
+        for n, (fault, host) in enumerate(faults):
+            self.insert("chipProcessedImfile", chip_id=chip_id, exp_id=chip_id, class_id=f"XY{n:02d}",
+                        data_state=data_state, fault=fault, hostname=host)
+
+    def summit(self, summit_id: int, exp_name: str, dateobs: datetime, *, exp_type: str = "OBJECT", imfiles: int = 2,
+               fault: int = 0, download: str | None = "stop", burntool=(14, 14), download_faults=(),
+               raw_fault: int = 0) -> None:
+        """One summit exposure followed as far as the arguments say (download, registration, burntool)."""
+        self.insert("summitExp", summit_id=summit_id, exp_name=exp_name, camera="GPC1", telescope="PS1",
+                    dateobs=dateobs, exp_type=exp_type, imfiles=imfiles, fault=fault)
+        for k in range(imfiles):
+            self.insert("summitImfile", **{"summit_id": summit_id, "exp_name": exp_name, "class": "chip",
+                                           "class_id": f"ota{k:02d}"})
+        if download is None:
+            return
+        self.insert("pzDownloadExp", summit_id=summit_id, exp_name=exp_name, state=download)
+        for k, code in enumerate(download_faults):
+            self.insert("pzDownloadImfile", **{"summit_id": summit_id, "exp_name": exp_name, "class": "chip",
+                                               "class_id": f"ota{k:02d}", "fault": code, "hostname": "ippc01"})
+        if download != "stop":  # registration starts only once the download is complete
+            return
+        exp_id = summit_id + 1000
+        self.insert("newExp", exp_id=exp_id, summit_id=summit_id, tmp_exp_name=exp_name, state="stop", label="L")
+        self.insert("rawExp", exp_id=exp_id, exp_name=exp_name, dateobs=dateobs, fault=raw_fault)
+        for k, state in enumerate(burntool):
+            self.insert("rawImfile", exp_id=exp_id, exp_name=exp_name, class_id=f"XY{k:02d}", tmp_class_id=f"ota{k:02d}",
+                        dateobs=dateobs, burntool_state=state, fault=0)
+
+
+def ro_config(site_db, dbname: str = "gpc1", **overrides) -> DatabaseConfig:
+    """DatabaseConfig for the read-only processing account over the unix socket."""
+    params = dict(dbname=dbname, user=site_db.ipp_ro.user, password=site_db.ipp_ro.password,
+                  unix_socket=site_db.ipp_ro.socket, connect_timeout=2.0, query_timeout=2.0)
+    params.update(overrides)
+    return DatabaseConfig(**params)
+
+
+def samples(collected, name: str | None = None) -> dict:
+    """{(metric, ((label, value), ...)): value} for every sample of a Collected (or one metric)."""
+    out = {}
+    for family in collected.families:
+        for s in family.samples:
+            if name is None or s.name == name:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(collected, name: str, **labels):
+    """The value of one sample, or None when it is absent."""
+    key = (name, tuple(sorted(labels.items())))
+    return samples(collected, name).get(key)
+
+
+def scrape(collector, budget: float = 5.0):
+    """One collect() with a deadline `budget` seconds away."""
+    return collector.collect(time.monotonic() + budget)
+
+
+class SilentServer:
+    """A loopback TCP listener that accepts connections and never sends a byte (a hung database server)."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)  # the kernel completes the handshakes; nobody ever answers
+        self.port = self._sock.getsockname()[1]
+
+    def close(self) -> None:
+        """Stop listening (pending connections are reset)."""
+        self._sock.close()
+
+    def __enter__(self) -> "SilentServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def status_counter(root_conn, name: str) -> int:
+    """A global server status counter (e.g. Com_select), read as root."""
+    with root_conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE %s", (name,))
+        return int(cur.fetchone()[1])

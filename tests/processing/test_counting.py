@@ -1,0 +1,149 @@
+"""Counting rules of the processing collector against the real gpc1 schema in MariaDB (metrics.md, exact)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from processing_helpers import scrape, value
+
+from exporter.parsers.processing import PENDING_STATES, fault_buckets
+
+F = "ipp_processing_faults"
+R = "ipp_processing_runs"
+H = "ipp_processing_faults_by_host"
+
+
+def faults(c, stage, label, fault):
+    return value(c, F, dbname="gpc1", stage=stage, label=label, fault=fault)
+
+
+def test_chip_faults_follow_the_revert_rule(rows, make_collector):
+    rows.chip(1, "new", "L1", faults=[(2, "ipp001"), (4, "ipp002"), (77, "ipp001"), (0, "ipp003")])
+    rows.chip(2, "update", "L1", faults=[(5, "ipp001")], data_state="update")   # counts: update + data_state update
+    rows.chip(3, "update", "L1", faults=[(5, "ipp001")], data_state="full")     # does not: component not in update
+    rows.chip(4, "full", "L1", faults=[(2, "ipp001")])                         # finished run: history
+    rows.chip(5, "drop", "L1", faults=[(2, "ipp001")])
+    c = scrape(make_collector())
+    assert value(c, "ipp_processing_db_up", dbname="gpc1") == 1
+    assert faults(c, "chip", "L1", "2") == 1
+    assert faults(c, "chip", "L1", "4") == 1
+    assert faults(c, "chip", "L1", "5") == 1
+    assert faults(c, "chip", "L1", "other") == 1  # 77 is not a known code
+    assert faults(c, "chip", "L1", "1") == 0      # every bucket present, 0 when empty
+    assert value(c, H, dbname="gpc1", stage="chip", host="ipp001") == 3
+    assert value(c, H, dbname="gpc1", stage="chip", host="ipp002") == 1
+    assert value(c, H, dbname="gpc1", stage="chip", host="ipp003") is None  # fault 0 is not a fault
+
+
+def test_camera_and_stack_have_no_data_state_so_update_faults_count(rows, make_collector):
+    rows.insert("camRun", cam_id=1, chip_id=1, state="update", label="L2")
+    rows.insert("camProcessedExp", cam_id=1, fault=3, hostname="ipp004")
+    rows.insert("camRun", cam_id=2, chip_id=2, state="full", label="L2")
+    rows.insert("camProcessedExp", cam_id=2, fault=3, hostname="ipp004")
+    rows.insert("stackRun", stack_id=1, state="update", label="L2")
+    rows.insert("stackSumSkyfile", stack_id=1, fault=2, hostname="ipp005")
+    rows.insert("stackRun", stack_id=2, state="new", label="L2")
+    rows.insert("stackSumSkyfile", stack_id=2, fault=None, hostname="ipp005")  # NULL is not a fault
+    c = scrape(make_collector())
+    assert faults(c, "camera", "L2", "3") == 1
+    assert faults(c, "stack", "L2", "2") == 1
+    assert sum(v for (n, l), v in _stage(c, "stack").items()) == 1
+
+
+def test_null_faults_and_data_state_on_warp_diff_fake_destreak(rows, make_collector):
+    rows.insert("warpRun", warp_id=1, state="new", label="W")
+    rows.insert("warpSkyfile", warp_id=1, skycell_id="s1", tess_id="t", fault=None, data_state="full")
+    rows.insert("warpSkyfile", warp_id=1, skycell_id="s2", tess_id="t", fault=6, data_state="full", hostname="h1")
+    rows.insert("diffRun", diff_id=1, state="update", label="D", diff_mode=1)
+    rows.insert("diffSkyfile", diff_id=1, skycell_id="s1", fault=2, data_state="update", hostname="h2")
+    rows.insert("diffSkyfile", diff_id=1, skycell_id="s2", fault=2, data_state="full", hostname="h2")
+    rows.insert("fakeRun", fake_id=1, state="new", label="K")
+    rows.insert("fakeProcessedImfile", fake_id=1, exp_id=1, class_id="XY01", fault=256, hostname="h3")
+    rows.insert("magicDSRun", magic_ds_id=1, state="new", label="S")
+    rows.insert("magicDSFile", magic_ds_id=1, component="c1", fault=5)
+    rows.insert("magicDSFile", magic_ds_id=1, component="c2", fault=0)
+    c = scrape(make_collector())
+    assert faults(c, "warp", "W", "6") == 1 and sum(_stage(c, "warp").values()) == 1
+    assert faults(c, "diff", "D", "2") == 1
+    assert faults(c, "fake", "K", "256") == 1
+    assert faults(c, "destreak", "S", "5") == 1
+    # destreak keeps no host per file: no by-host series for it
+    assert not [k for k in c_hosts(c) if dict(k[1])["stage"] == "destreak"]
+
+
+def test_dist_faults_are_per_run_not_per_component(rows, make_collector):
+    rows.insert("distRun", dist_id=1, stage="chip", stage_id=1, label="DL", state="new", fault=2)
+    for comp in ("a", "b", "c"):
+        rows.insert("distComponent", dist_id=1, component=comp, fault=2)
+    rows.insert("distRun", dist_id=2, stage="chip", stage_id=2, label="DL", state="full", fault=4)
+    c = scrape(make_collector())
+    assert faults(c, "dist", "DL", "2") == 1
+    assert faults(c, "dist", "DL", "4") == 0
+
+
+def test_labels_without_label_row_still_get_series_and_info_only_for_pending(rows, make_collector):
+    rows.chip(1, "new", "orphan", faults=[(2, "ipp001")])
+    rows.chip(2, "new", "known")
+    rows.insert("Label", label="known", priority=300, active=1)
+    rows.insert("Label", label="idle", priority=100, active=0)   # no pending work: no info series
+    c = scrape(make_collector())
+    assert faults(c, "chip", "orphan", "2") == 1
+    assert value(c, R, dbname="gpc1", stage="chip", label="known", state="new") == 1
+    info = {dict(k[1])["label"]: dict(k[1]) for k in _all(c, "ipp_processing_label_info")}
+    assert set(info) == {"known"}
+    assert info["known"]["priority"] == "300" and info["known"]["active"] == "1"
+
+
+def test_runs_every_pending_state_present(rows, make_collector):
+    rows.chip(1, "new", "Q")
+    rows.chip(2, "new", "Q")
+    rows.chip(3, "error_cleaned", "Q")
+    rows.chip(4, "full", "Q")
+    rows.chip(5, "cleaned", "Q")
+    rows.insert("newExp", exp_id=9, summit_id=9, state="run", label="Q")
+    rows.insert("pzDownloadExp", summit_id=9, state="run")
+    c = scrape(make_collector())
+    got = {dict(k[1])["state"]: v for k, v in _all(c, R).items() if dict(k[1])["stage"] == "chip"}
+    assert got == {**dict.fromkeys(PENDING_STATES, 0), "new": 2, "error_cleaned": 1}
+    assert value(c, R, dbname="gpc1", stage="registration", label="Q", state="run") == 1
+    assert value(c, R, dbname="gpc1", stage="summitcopy", label="", state="run") == 1
+    # a stage/label with runs but no faults still has every fault bucket, at 0
+    assert {dict(k[1])["fault"] for k in _all(c, F) if dict(k[1])["stage"] == "chip"} == set(fault_buckets("chip"))
+
+
+def test_registration_and_summitcopy_faults(rows, make_collector):
+    rows.insert("newExp", exp_id=7, summit_id=7, state="run", label="R")
+    rows.insert("rawImfile", exp_id=7, class_id="XY01", tmp_class_id="ota01", fault=5, hostname="ipp010")
+    rows.insert("rawExp", exp_id=7, fault=2, hostname="ipp010")
+    rows.summit(11, "o1", datetime(2025, 5, 2, 6, 0), download="run", download_faults=(203, 999, 0))
+    rows.summit(12, "o2", datetime(2025, 5, 2, 6, 1), download="stop", download_faults=(203,))  # finished: history
+    rows.summit(13, "o3", datetime(2025, 5, 2, 6, 2), fault=110, download=None)
+    rows.summit(14, "o4", datetime(2025, 3, 1, 6, 2), fault=110, download=None)  # older than 30 days
+    c = scrape(make_collector())
+    assert faults(c, "registration", "R", "5") == 1
+    assert faults(c, "registration", "R", "2") == 1
+    assert faults(c, "summitcopy", "", "203") == 1
+    assert faults(c, "summitcopy", "", "other") == 1   # 999
+    assert faults(c, "summitcopy", "", "110") == 1     # the fileset fault of o3 only
+    assert value(c, H, dbname="gpc1", stage="summitcopy", host="ippc01") == 2
+    assert value(c, H, dbname="gpc1", stage="registration", host="ipp010") == 2
+
+
+def test_summit_code_on_a_processing_stage_is_other(rows, make_collector):
+    rows.chip(1, "new", "L", faults=[(203, "ipp001")])
+    c = scrape(make_collector())
+    assert faults(c, "chip", "L", "other") == 1
+    assert faults(c, "chip", "L", "203") is None
+
+
+def _all(c, name):
+    return {k: v for k, v in ((k, v) for f in c.families for s in f.samples if s.name == name
+                              for k, v in [((s.name, tuple(sorted(s.labels.items()))), s.value)])}
+
+
+def _stage(c, stage):
+    return {k: v for k, v in _all(c, F).items() if dict(k[1])["stage"] == stage}
+
+
+def c_hosts(c):
+    return _all(c, H)
