@@ -212,3 +212,14 @@ def apply_event(directory: str | os.PathLike, event: str, *, host: str | None = 
                 raise ValueError(f"{event} needs a label")
             stalled = [x for x in state.get("stalled_labels", []) if x != label]
             state["stalled_labels"] = stalled + ([label] if event == "stall-label" else [])
+
+
+def record_finished(directory: str | os.PathLike, task_name: str, *, good: int, failed: int) -> None:
+    """Count jobs of `task_name` that ran and ended (e.g. the ones whose faults the DB now shows)."""
+    with st.modify(directory) as state:
+        for task in state["tasks"]:
+            if task["name"] == task_name and (good or failed):
+                task["njobs"] += good + failed
+                task["nsuccess"] += good
+                task["nfailure"] += failed
+                task["command"] = task["argv0"]
