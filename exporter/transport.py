@@ -16,6 +16,8 @@ from typing import Mapping, Protocol, Sequence
 
 import paramiko
 
+from exporter.config import SshConfig
+
 log = logging.getLogger(__name__)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -139,54 +141,52 @@ def remote_command(argv: Sequence[str], cwd: str | None = None, env: Mapping[str
     return command + (" 2>&1" if merge_stderr else "")
 
 
-@dataclass(frozen=True)
-class SshTarget:
-    """Where and how to log in to one host."""
+class _RejectUnknown(paramiko.RejectPolicy):
+    """Paramiko's RejectPolicy, raising our typed error that names the host and the known_hosts file."""
 
-    host: str
-    user: str
-    known_hosts: str
-    port: int = 22
-    key_file: str | None = None
-    key_passphrase: str | None = field(default=None, repr=False)
-    connect_timeout: float = 5.0
+    def __init__(self, known_hosts: str, port: int) -> None:
+        self._known_hosts, self._port = known_hosts, port
+
+    def missing_host_key(self, client, hostname, key):
+        raise HostKeyRejected(hostname, f"host {hostname} (port {self._port}) is not in {self._known_hosts}; "
+                                        "add its key there to trust it")
 
 
 class SshRunner:
     """Run commands on one host over one reused SSH connection (reopened when it has died)."""
 
-    def __init__(self, target: SshTarget) -> None:
-        self.target = target
-        self.where = f"{target.user}@{target.host}:{target.port}"
+    def __init__(self, host: str, ssh: SshConfig) -> None:
+        self.host, self.ssh = host, ssh
+        self.where = f"{ssh.user}@{host}:{ssh.port}"
         self._lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
         self.connects = 0  # how many connections were opened (tests check reuse and reconnect)
 
     def _connect(self) -> paramiko.SSHClient:
-        t = self.target
+        t, host = self.ssh, self.host
         client = paramiko.SSHClient()
         try:
             # only the configured file: never ~/.ssh/known_hosts, never auto-add
             client.load_host_keys(t.known_hosts)
         except OSError as exc:
-            raise ConnectFailed(t.host, f"cannot read known_hosts {t.known_hosts}: {exc.strerror or exc}") from None
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            raise ConnectFailed(host, f"cannot read known_hosts {t.known_hosts}: {exc.strerror or exc}") from None
+        client.set_missing_host_key_policy(_RejectUnknown(t.known_hosts, t.port))
         try:
-            client.connect(t.host, port=t.port, username=t.user, key_filename=t.key_file, passphrase=t.key_passphrase,
+            client.connect(host, port=t.port, username=t.user, key_filename=t.key_file, passphrase=t.key_passphrase,
                            timeout=t.connect_timeout, banner_timeout=t.connect_timeout, auth_timeout=t.connect_timeout,
                            channel_timeout=t.connect_timeout, allow_agent=False, look_for_keys=False)
         except paramiko.BadHostKeyException as exc:
             client.close()
-            raise HostKeyRejected(t.host, f"host key for {t.host} does not match {t.known_hosts}: {exc}") from None
+            raise HostKeyRejected(host, f"host key for {host} does not match {t.known_hosts}: {exc}") from None
+        except HostKeyRejected:
+            client.close()
+            raise
         except paramiko.SSHException as exc:
             client.close()
-            if "known_hosts" in str(exc) or "not found in known_hosts" in str(exc):
-                raise HostKeyRejected(t.host, f"host {t.host} (port {t.port}) is not in {t.known_hosts}; "
-                                              "add its key there to trust it") from None
-            raise ConnectFailed(t.host, f"{type(exc).__name__}: {exc}") from None
+            raise ConnectFailed(host, f"{type(exc).__name__}: {exc}") from None
         except (OSError, EOFError) as exc:
             client.close()
-            raise ConnectFailed(t.host, f"cannot connect to port {t.port}: {exc}") from None
+            raise ConnectFailed(host, f"cannot connect to port {t.port}: {exc}") from None
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(30)  # notice silently dropped connections between scrapes
@@ -201,17 +201,17 @@ class SshRunner:
                 transport = client.get_transport() if client else None
                 if transport is None or not transport.is_active():
                     if client is not None:
-                        log.info("ssh %s: connection lost; reconnecting", self.target.host)
+                        log.info("ssh %s: connection lost; reconnecting", self.host)
                         client.close()
                     self._client = client = self._connect()
                     transport = client.get_transport()
                 try:
-                    return transport.open_session(timeout=self.target.connect_timeout)
+                    return transport.open_session(timeout=self.ssh.connect_timeout)
                 except (paramiko.SSHException, OSError, EOFError) as exc:
                     client.close()
                     self._client = None
                     if attempt == 2:
-                        raise ConnectFailed(self.target.host, f"cannot open a session: {exc}") from None
+                        raise ConnectFailed(self.host, f"cannot open a session: {exc}") from None
         raise AssertionError("unreachable")
 
     def _forget(self, channel: paramiko.Channel) -> None:

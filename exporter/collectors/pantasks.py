@@ -15,7 +15,7 @@ from exporter.config import Config, PantasksServer
 from exporter.metrics import Families, MetricSpec
 from exporter.parsers.pantasks import (DIFF_STATES, HOST_STATES, JOB_STATES, NIGHTLY_STATES, OBSERVING_STATES,
                                        STACK_STATES, ClientReport, client_script, parse_client_output)
-from exporter.transport import LocalRunner, Runner, SshRunner, SshTarget
+from exporter.transport import LocalRunner, Runner, SshRunner
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +210,7 @@ def make_runners(config: Config) -> dict[str, Runner]:
         if not server.host:
             runners[key] = LocalRunner()
             continue
-        ssh = config.ssh
-        runners[key] = SshRunner(SshTarget(server.host, ssh.user, ssh.known_hosts, ssh.port, ssh.key_file,
-                                           ssh.key_passphrase, ssh.connect_timeout))
+        runners[key] = SshRunner(server.host, config.ssh)
     return runners
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MARKER = "IPPEXPORTER_SECTION"
 # section name -> the command the client sends to the server, in the order they are sent
@@ -175,7 +175,7 @@ class ClientReport:
     busy: bool
     ended: bool
     errors: int = 0
-    missing: tuple[str, ...] = field(default=())
+    missing: tuple[str, ...] = ()
 
 
 def _clean(line: str) -> str:
@@ -399,10 +399,7 @@ def _parse_section(name: str, lines: tuple[str, ...], after_busy: bool):
         return None if after_busy else parse_labels(lines)
     if name == "controller.status":
         report = parse_controller_status(lines)
-        return report if report.active or not after_busy or _says_inactive(lines) else None
+        inactive = any(line.strip() == "controller is not active" for line in lines)
+        return report if report.active or not after_busy or inactive else None
     report = parse_ns_show_dates(lines)
     return report if report.pages or not after_busy or not any(s.strip() for s in lines) else None
-
-
-def _says_inactive(lines: tuple[str, ...]) -> bool:
-    return any(line.strip() == "controller is not active" for line in lines)

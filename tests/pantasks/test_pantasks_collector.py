@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import cli
 from exporter.collectors.pantasks import METRICS, PantasksCollector
-from exporter.config import PantasksServer
+from exporter.config import PantasksServer, SshConfig
 from exporter.parsers.pantasks import HOST_STATES, JOB_STATES
-from exporter.transport import SshRunner, SshTarget
+from exporter.transport import SshRunner
 
 CONTRACT = [spec.name for spec in METRICS]
 
@@ -133,7 +133,7 @@ def test_concurrent_scrapes_share_one_fetch_per_server(fake_server, local_collec
 def test_collector_over_ssh(fake_server, sshd, executor):
     local = fake_server("remote")
     server = PantasksServer(name="remote", directory=local.directory, client=FAKE_CLIENT, host=sshd.host, timeout=10)
-    runner = SshRunner(SshTarget(sshd.host, sshd.user, sshd.known_hosts, sshd.port, sshd.key_file))
+    runner = SshRunner(sshd.host, SshConfig(sshd.user, sshd.known_hosts, sshd.port, sshd.key_file))
     collector = PantasksCollector((server,), {sshd.host: runner}, executor, 15.0, 300.0)
     try:
         text = scrape(collector, budget=10.0)

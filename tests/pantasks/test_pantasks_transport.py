@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from exporter.transport import (CommandFailed, CommandTimedOut, HostKeyRejected, LocalRunner, SshRunner, SshTarget,
+from exporter.config import SshConfig
+from exporter.transport import (CommandFailed, CommandTimedOut, HostKeyRejected, LocalRunner, SshRunner,
                                 remote_command)
 
 PY = sys.executable
@@ -84,16 +85,16 @@ def test_remote_command_shape():
 
 # --- SSH against the session's real sshd ---
 
-def target(sshd, **changes) -> SshTarget:
-    values = dict(host=sshd.host, user=sshd.user, known_hosts=sshd.known_hosts, port=sshd.port,
-                  key_file=sshd.key_file, connect_timeout=5.0)
+def target(sshd, **changes) -> SshConfig:
+    values = dict(user=sshd.user, known_hosts=sshd.known_hosts, port=sshd.port, key_file=sshd.key_file,
+                  connect_timeout=5.0)
     values.update(changes)
-    return SshTarget(**values)
+    return SshConfig(**values)
 
 
 @pytest.fixture
 def ssh(sshd):
-    runner = SshRunner(target(sshd))
+    runner = SshRunner(sshd.host, target(sshd))
     yield runner
     runner.close()
 
@@ -111,7 +112,7 @@ def test_ssh_reuses_one_connection(ssh):
 
 
 def test_ssh_passphrase_protected_key(sshd):
-    runner = SshRunner(target(sshd, key_file=sshd.protected_key_file, key_passphrase=sshd.passphrase))
+    runner = SshRunner(sshd.host, target(sshd, key_file=sshd.protected_key_file, key_passphrase=sshd.passphrase))
     try:
         assert runner.run(["echo", "ok"], timeout=10).stdout == b"ok\n"
     finally:
@@ -120,7 +121,7 @@ def test_ssh_passphrase_protected_key(sshd):
 
 @pytest.mark.parametrize("known", ["wrong_known_hosts", "empty_known_hosts"])
 def test_ssh_refuses_unknown_or_changed_host_key(sshd, known):
-    runner = SshRunner(target(sshd, known_hosts=getattr(sshd, known)))
+    runner = SshRunner(sshd.host, target(sshd, known_hosts=getattr(sshd, known)))
     with pytest.raises(HostKeyRejected) as info:
         runner.run(["true"], timeout=10)
     assert sshd.host in str(info.value)
