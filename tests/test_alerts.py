@@ -252,29 +252,59 @@ def http_json(url: str, payload: object | None = None) -> object:
     return json.loads(body) if body else None
 
 
-@pytest.fixture
-def alertmanager(tmp_path):
-    """A real Alertmanager on a loopback port running alerts/alertmanager.yml; yields its base URL."""
-    binary = need_tool("alertmanager", "prometheus-alertmanager")
+def serve(argv: list[str], ready_path: str):
+    """Start a server process on a fresh loopback port; yield its base URL once ready_path answers."""
     port = free_port()
-    proc = subprocess.Popen(
-        [binary, f"--config.file={ALERTS / 'alertmanager.yml'}", f"--storage.path={tmp_path}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*argv, f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                http_json(f"{base}/api/v2/status")
+                http_json(base + ready_path)
                 break
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "Alertmanager did not start"
+                assert proc.poll() is None and time.monotonic() < deadline, f"{argv[0]} did not start"
                 time.sleep(0.2)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def alertmanager(tmp_path):
+    """A real Alertmanager running alerts/alertmanager.yml; yields its base URL."""
+    binary = need_tool("alertmanager", "prometheus-alertmanager")
+    yield from serve([binary, f"--config.file={ALERTS / 'alertmanager.yml'}", f"--storage.path={tmp_path}",
+                      "--cluster.listen-address="], "/api/v2/status")
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    """A real Prometheus running a copy of prometheus.yml and alerts/; yields its base URL."""
+    binary = need_tool("prometheus")
+    shutil.copy(ROOT / "prometheus.yml", tmp_path / "prometheus.yml")
+    shutil.copytree(ALERTS, tmp_path / "alerts")
+    yield from serve([binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+                      f"--storage.tsdb.path={tmp_path / 'data'}"], "/api/v1/status/config")
+
+
+def test_prometheus_loads_the_rules_and_labels_node_targets_by_host(prometheus):
+    groups = http_json(f"{prometheus}/api/v1/rules")["data"]["groups"]
+    assert sorted(g["name"] for g in groups) == sorted(f"ipp-{p.name.removesuffix('.rules.yml')}" for p in RULE_FILES)
+    deadline = time.monotonic() + 20
+    while True:
+        targets = http_json(f"{prometheus}/api/v1/targets?state=active")["data"]["activeTargets"]
+        by_job = {t["labels"]["job"]: t for t in targets}
+        if set(by_job) == {"ipp", "node", "prometheus", "alertmanager"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert set(by_job) == {"ipp", "node", "prometheus", "alertmanager"}
+    assert by_job["node"]["labels"]["host"] == "127.0.0.1"
+    assert "host" not in by_job["ipp"]["labels"]
+    assert by_job["ipp"]["scrapeInterval"] == "30s" and by_job["ipp"]["scrapeTimeout"] == "25s"
 
 
 def test_alertmanager_inhibits_what_the_config_says(alertmanager):
