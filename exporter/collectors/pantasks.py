@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -149,10 +149,14 @@ class PantasksCollector:
             return
         add_report(fams, name, snapshot.report)
 
+    owned_pool: ThreadPoolExecutor | None = None
+
     def close(self) -> None:
-        """Close SSH connections."""
+        """Close SSH connections and stop the client-run pool without waiting for hung runs."""
         for runner in self._runners.values():
             runner.close()
+        if self.owned_pool is not None:
+            self.owned_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _states(fams: Families, metric: str, labels: list[str], states: tuple[str, ...], value: str | None) -> None:
@@ -219,4 +223,9 @@ def build(config: Config, executor: Executor) -> PantasksCollector | None:
     if config.pantasks is None or not config.pantasks.servers:
         return None
     settings = config.exporter
-    return PantasksCollector(config.pantasks.servers, make_runners(config), executor, settings.cache_ttl, settings.max_stale)
+    # pantasks.max_workers bounds how many client runs are in flight at once, apart from the DB fetches
+    pool = ThreadPoolExecutor(max_workers=config.pantasks.max_workers, thread_name_prefix="pantasks")
+    collector = PantasksCollector(config.pantasks.servers, make_runners(config), pool, settings.cache_ttl,
+                                  settings.max_stale)
+    collector.owned_pool = pool
+    return collector
