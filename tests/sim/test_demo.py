@@ -1,0 +1,109 @@
+"""Smoke test of `ipp-sim demo`: the whole site comes up, metrics flow (also over SSH), a signal stops everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from plugins.tools import need_tool
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _metrics(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
+def _wait_for(port: int, patterns: list[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = _metrics(port)
+        if all(re.search(p, text, re.M) for p in patterns):
+            return text
+        time.sleep(0.5)
+    missing = [p for p in patterns if not re.search(p, text, re.M)]
+    pytest.fail(f"metrics never showed {missing}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purpose
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
+    need_tool("mariadbd", "/usr/sbin/mariadbd")
+    need_tool("sshd", "/usr/sbin/sshd")
+    run_dir = tmp_path / "run"
+    port, prom, am = _free_port(), _free_port(), _free_port()
+    argv = [sys.executable, "-m", "ippsim.cli", "demo", "--size", "tiny", "--step", "1", "--scenario",
+            "pantasks-trouble", "--run-dir", str(run_dir), "--exporter-port", str(port),
+            "--prometheus-port", str(prom), "--alertmanager-port", str(am)]
+    if sig == signal.SIGTERM:
+        argv.append("--no-prometheus")  # one run with Prometheus is enough
+    log = open(tmp_path / "demo.out", "w")
+    demo = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for(port, [r'^ipp_pantasks_up\{server="distribution"\} 1', r'^ipp_pantasks_up\{server="cleanup"\} 1',
+                         r'^ipp_processing_db_up\{dbname="gpc1"\} 1', r"^ipp_nebulous_db_up 1"], timeout=40)
+        config = (run_dir / "exporter.yml").read_text()
+        assert "host: 127.0.0.1" in config  # distribution is reached through sshd (paramiko path)
+        if sig == signal.SIGINT:  # the story and an injected event move the metrics (once is enough)
+            _wait_for(port, [r'^ipp_pantasks_up\{server="registration"\} 0',
+                             r'^ipp_pantasks_busy\{server="stdscience"\} 1'], timeout=30)
+            inject = subprocess.run([sys.executable, "-m", "ippsim.cli", "inject", "scheduler-stop", "--server",
+                                     "cleanup", "--run-dir", str(run_dir)], capture_output=True, text=True,
+                                    timeout=30, check=False)
+            assert inject.returncode == 0, inject.stderr
+            _wait_for(port, [r'^ipp_pantasks_scheduler_running\{server="cleanup"\} 0'], timeout=20)
+        info = json.loads((run_dir / "demo.json").read_text())
+        pids = list(info["children"].values())
+        pids.append(int((run_dir / "mariadb" / "mysqld.pid").read_text()))
+        pids.append(int((run_dir / "sshd" / "sshd.pid").read_text()))
+        if sig == signal.SIGINT:
+            assert "prometheus" in info["children"] or not os.access("/usr/bin/prometheus", os.X_OK)
+        assert all(_alive(pid) for pid in pids)
+        os.kill(demo.pid, sig)
+        assert demo.wait(timeout=40) == 0
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in pids if _alive(pid)]
+        assert _metrics(port) == ""
+        assert "stopped; nothing left running" in (tmp_path / "demo.out").read_text()
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait(timeout=10)
+        log.close()
+
+
+def test_inject_without_a_running_demo_fails_clearly(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ippsim.cli", "inject", "hung", "--run-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1 and "no demo is running" in result.stderr
