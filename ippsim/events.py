@@ -194,14 +194,16 @@ HOST_STATES = {"up": (1, 1), "repair": (0, 1), "down": (0, 0), "allocate_only": 
 
 
 def set_host_state(neb_conn, host: str, state: str, note: str | None = None) -> int:
-    """Set allocate/available of every volume of `host` in volume and mountedvol (neb-host semantics)."""
+    """Set allocate/available of every volume of `host` in volume and mountedvol; returns the host's volume count."""
     allocate, available = HOST_STATES[state]
     with neb_conn.cursor() as cur:
-        changed = cur.execute("UPDATE volume SET allocate = %s, available = %s, note = COALESCE(%s, note)"
+        cur.execute("SELECT COUNT(*) FROM volume WHERE host = %s", (host,))
+        volumes = cur.fetchone()[0]
+        cur.execute("UPDATE volume SET allocate = %s, available = %s, note = COALESCE(%s, note)"
                               " WHERE host = %s", (allocate, available, note, host))
         cur.execute("UPDATE mountedvol SET allocate = %s, available = %s, note = COALESCE(%s, note) WHERE host = %s",
                     (allocate, available, note, host))
-    return changed
+    return volumes
 
 
 def summit_copy_faults(conn, rng: random.Random, *, code: int = 200, count: int = 5) -> int:

@@ -97,6 +97,9 @@ def _partial(ctx: GenContext, items: list[str], pending: bool) -> list[tuple[str
     """Components written for a run: all (fault 0) when finished, a faulty subset while it is pending."""
     if not pending:
         return [(item, 0) for item in items]
+    if len(items) == 1:  # a one-component run that is still 'new' is either waiting or has faulted
+        fault = ctx.fault() if ctx.done_fraction > 0 else 0
+        return [(items[0], fault)] if fault else []
     return [(item, ctx.fault()) for item in items if ctx.rng.random() < ctx.done_fraction]
 
 

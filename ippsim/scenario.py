@@ -27,7 +27,7 @@ class ScenarioSpec:
     labels: tuple[tuple[str, int], ...] = DEFAULT_LABELS[:3]
     history_exposures: int = 12
     history_nights: int = 3
-    tonight_exposures: int = 11
+    tonight_exposures: int = 22
     n_ota: int = 4
     n_skycells: int = 3
     fault_rate: float = 0.1
@@ -132,7 +132,9 @@ def _emit_exposures(loader: BulkLoader, spec: ScenarioSpec, rng: random.Random) 
     for n in range(spec.history_exposures):
         night, k = divmod(n, per_night)
         dateobs = spec.night_start - timedelta(days=nights - night) + timedelta(seconds=45 * k)
-        exp_type = "OBJECT" if rng.random() >= spec.non_object_fraction else rng.choice(("DARK", "BIAS", "FLAT"))
+        # every 1/fraction-th exposure is a calibration frame (deterministic spacing, random type)
+        calibration = int((n + 1) * spec.non_object_fraction) > int(n * spec.non_object_fraction)
+        exp_type = rng.choice(("DARK", "BIAS", "FLAT")) if calibration else "OBJECT"
         h.emit_exposure(loader.add, ctx, dateobs=dateobs, level=h.DONE, label=rng.choice(labels), exp_type=exp_type,
                         finished_state="cleaned" if n < cleaned_upto else "full")
     for j, level in enumerate(tonight_levels(spec.tonight_exposures)):
