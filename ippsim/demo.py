@@ -118,8 +118,8 @@ class Demo:
         t0 = time.monotonic()
         self._phase(6, 6, "starting Prometheus and Alertmanager")
         self._done(t0, self._start_prometheus())
+        self._print_urls(url)  # before the story's first events, so demo.json exists once everything is up
         self._apply_story(0)
-        self._print_urls(url)
 
     def _create_servers(self, spec) -> dict[str, Path]:
         write_client(self.run_dir / "bin")
