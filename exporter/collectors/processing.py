@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable
 
 from exporter.cache import Fetched, SingleFlight
@@ -97,8 +97,9 @@ SELECT STRAIGHT_JOIN 'registration', n.label, e.fault, e.hostname, COUNT(*)
  WHERE e.fault <> 0
  GROUP BY n.label, e.fault, e.hostname"""
 # Summit copy: imfile download faults of exposures still downloading (pzDownloadExp KEY(state) = 'run'), and
-# fileset faults on summitExp among the newest exposures (primary-key window: summitExp has no dateobs index and
-# pztool -pendingexp only looks 30 days back). Summit copy has no label column.
+# fileset faults on summitExp among the newest exposures. That branch reads only KEY(fault), whose entries carry
+# summit_id, so the window test needs no row lookups (summitExp has no dateobs index); its cost follows the
+# number of faulted exposures, not all exposures. Summit copy has no label column.
 FAULTS_SUMMITCOPY = """
 SELECT 'summitcopy' AS stage, '' AS label, i.fault AS fault, i.hostname AS host, COUNT(*) AS n
   FROM pzDownloadExp d JOIN pzDownloadImfile i ON i.summit_id = d.summit_id
@@ -106,8 +107,8 @@ SELECT 'summitcopy' AS stage, '' AS label, i.fault AS fault, i.hostname AS host,
  GROUP BY i.fault, i.hostname
 UNION ALL
 SELECT 'summitcopy', '', s.fault, NULL, COUNT(*)
-  FROM summitExp s FORCE INDEX (PRIMARY)
- WHERE s.summit_id > %(summit_floor)s AND s.fault <> 0 AND s.dateobs >= %(summit_since)s
+  FROM summitExp s FORCE INDEX (fault)
+ WHERE s.fault <> 0 AND s.summit_id > %(summit_floor)s
  GROUP BY s.fault"""
 FAULTS_SQL = "\nUNION ALL".join((FAULTS_SUMMITCOPY, FAULTS_REGISTRATION, FAULTS_CHIP, FAULTS_CAMERA, FAULTS_FAKE,
                                   FAULTS_WARP, FAULTS_STACK, FAULTS_DIFF, FAULTS_DESTREAK, FAULTS_DIST))
@@ -160,8 +161,7 @@ LABEL_CHUNK = 200
 
 SUMMIT_WINDOW = 1500        # exposures read for one night at first (gpc1 takes up to ~1000 a night)
 SUMMIT_WIDEN = 4            # widen the window up to 4 times (×4 each) when the night holds more
-SUMMIT_FAULT_WINDOW = 5000  # newest exposures considered for fileset faults (a few nights)
-SUMMIT_FAULT_DAYS = 30
+SUMMIT_FAULT_WINDOW = 3000  # newest exposures whose fileset faults count (~3 nights: pztool's revert horizon)
 
 
 @dataclass
@@ -201,9 +201,8 @@ class ProcessingCollector:
         now = self._now().astimezone(timezone.utc).replace(tzinfo=None)
         start, end = p.night_window(now, self.night_boundary)
         max_id = session.query(SUMMIT_MAX_SQL)[0][0] or 0
-        since = now.replace(microsecond=0) - timedelta(days=SUMMIT_FAULT_DAYS)
         faults, by_host, skipped_f = p.parse_faults(session.query(
-            FAULTS_SQL, {"summit_floor": max_id - SUMMIT_FAULT_WINDOW, "summit_since": since}))
+            FAULTS_SQL, {"summit_floor": max_id - SUMMIT_FAULT_WINDOW}))
         runs, skipped_r = p.parse_runs(session.query(RUNS_SQL))
         summit = p.summarize_summit(p.summit_row(r) for r in self._night_rows(session, max_id, start, end))
         pending = sorted({label for _, label, _ in faults} | {label for _, label, _ in runs})

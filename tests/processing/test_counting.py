@@ -6,6 +6,7 @@ from datetime import datetime
 
 from processing_helpers import scrape, value
 
+import exporter.collectors.processing as proc
 from exporter.parsers.processing import PENDING_STATES, fault_buckets
 
 F = "ipp_processing_faults"
@@ -111,14 +112,15 @@ def test_runs_every_pending_state_present(rows, make_collector):
     assert {dict(k[1])["fault"] for k in _all(c, F) if dict(k[1])["stage"] == "chip"} == set(fault_buckets("chip"))
 
 
-def test_registration_and_summitcopy_faults(rows, make_collector):
+def test_registration_and_summitcopy_faults(rows, make_collector, monkeypatch):
+    monkeypatch.setattr(proc, "SUMMIT_FAULT_WINDOW", 3)
     rows.insert("newExp", exp_id=7, summit_id=7, state="run", label="R")
     rows.insert("rawImfile", exp_id=7, class_id="XY01", tmp_class_id="ota01", fault=5, hostname="ipp010")
     rows.insert("rawExp", exp_id=7, fault=2, hostname="ipp010")
     rows.summit(11, "o1", datetime(2025, 5, 2, 6, 0), download="run", download_faults=(203, 999, 0))
     rows.summit(12, "o2", datetime(2025, 5, 2, 6, 1), download="stop", download_faults=(203,))  # finished: history
     rows.summit(13, "o3", datetime(2025, 5, 2, 6, 2), fault=110, download=None)
-    rows.summit(14, "o4", datetime(2025, 3, 1, 6, 2), fault=110, download=None)  # older than 30 days
+    rows.summit(1, "o0", datetime(2025, 3, 1, 6, 2), fault=110, download=None)  # outside the newest-exposure window
     c = scrape(make_collector())
     assert faults(c, "registration", "R", "5") == 1
     assert faults(c, "registration", "R", "2") == 1
