@@ -20,7 +20,7 @@ _TIMEOUT_CODES = {
     3024,  # ER_QUERY_TIMEOUT: MySQL max_execution_time
 }
 # Client-side codes for a connection the server (or the network) has dropped.
-_GONE_CODES = {2006, 2013, 2055}
+_GONE_CODES = {2006, 2013, 2055, 1927, 4031}  # 1927 connection killed (MariaDB), 4031 idle disconnect (MySQL 8)
 # Extra seconds on the socket read timeout so the server's own statement limit fires first with a clear error.
 _READ_GRACE = 1.0
 
@@ -31,6 +31,10 @@ class DatabaseError(Exception):
 
 class QueryTimedOut(DatabaseError):
     """A query (or the connection handshake) exceeded its time limit."""
+
+
+class ConnectionLost(DatabaseError):
+    """The server or the network dropped a connection that was open (KILL, restart, wait_timeout)."""
 
 
 Row = tuple[Any, ...]
@@ -52,10 +56,23 @@ class Database:
         return self.config.dbname
 
     def run(self, work: Callable[["Session"], Any]) -> Any:
-        """Call `work(session)` holding this database's only connection; reconnect once if the old one has died."""
+        """Call `work(session)` holding this database's only connection; reconnect once if the old one has died.
+
+        `work` must only read (it may run twice): a reused connection found dead on its first statement is
+        replaced and the work repeated, which costs nothing when the connection is fine (no ping per fetch).
+        """
         with self._lock:
-            self._ensure_open()
-            return work(Session(self))
+            reused = self._conn is not None
+            if not reused:
+                self._conn = self._open()
+            try:
+                return work(Session(self))
+            except ConnectionLost as exc:
+                if not reused:
+                    raise
+                log.info("database %s: connection lost (%s); reconnecting", self.name, exc)
+                self._conn = self._open()
+                return work(Session(self))
 
     def close(self) -> None:
         """Close the connection (a later run() opens a new one)."""
@@ -63,17 +80,6 @@ class Database:
             self._drop()
 
     # -- connection handling (caller holds the lock) --
-
-    def _ensure_open(self) -> None:
-        if self._conn is not None:
-            try:
-                # one cheap round trip; a connection killed by the server or a restart fails here, not mid-fetch
-                self._conn.ping(reconnect=False)
-                return
-            except Exception as exc:  # noqa: BLE001 - any failure means "open a new one"
-                log.info("database %s: connection lost (%s); reconnecting", self.name, exc)
-                self._drop()
-        self._conn = self._open()
 
     def _open(self) -> Any:
         c = self.config
@@ -122,14 +128,15 @@ class Session:
                 cur.execute(sql, params if isinstance(params, Mapping) else tuple(params))
                 return list(cur.fetchall())
         except pymysql.err.MySQLError as exc:
-            typed = _typed(exc, f"query failed on {db.name}")
-            if isinstance(typed, QueryTimedOut) or _code(exc) in _GONE_CODES or isinstance(exc, pymysql.err.InterfaceError):
+            lost = _code(exc) in _GONE_CODES or isinstance(exc, pymysql.err.InterfaceError)
+            typed = ConnectionLost(f"query failed on {db.name}: {exc}") if lost else _typed(exc, f"query failed on {db.name}")
+            if lost or isinstance(typed, QueryTimedOut):
                 # the socket may hold half a result or a dead peer: never reuse it
                 db._drop()
             raise typed from exc
         except OSError as exc:
             db._drop()
-            raise DatabaseError(f"query failed on {db.name}: {exc}") from exc
+            raise ConnectionLost(f"query failed on {db.name}: {exc}") from exc
 
 
 def _code(exc: BaseException) -> int | None:
@@ -149,5 +156,5 @@ def _typed(exc: BaseException, what: str) -> DatabaseError:
 def _quiet_close(conn: Any) -> None:
     try:
         conn.close()
-    except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do about it
+    except (pymysql.err.Error, OSError):  # closing a dead connection may fail; nothing to do about it
         pass
