@@ -7,13 +7,14 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pymysql
+
+from ippsim.procs import free_loopback_port, stop_process_group
 
 # sun_path is 108 bytes on Linux; leave room for the terminating NUL.
 _MAX_SOCKET_PATH = 100
@@ -46,13 +47,6 @@ class ConnParams:
         if tcp:
             return pymysql.connect(host=self.host, port=self.port, **options)
         return pymysql.connect(unix_socket=self.socket, **options)
-
-
-def _free_loopback_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago (the caller retries on a clash)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _die_with_parent() -> None:
@@ -115,7 +109,7 @@ class MariaDBServer:
             self._install()
         last_error = ""
         for _attempt in range(3):  # a port picked as free can be taken before mariadbd binds it
-            port = _free_loopback_port()
+            port = free_loopback_port()
             self._spawn(port)
             atexit.register(self.stop)
             try:
@@ -132,15 +126,8 @@ class MariaDBServer:
         """Stop the server: SIGTERM, wait, then SIGKILL. Safe to call twice."""
         process, self._process, self._params = self._process, None, None
         atexit.unregister(self.stop)
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        if process is not None:
+            stop_process_group(process, self.stop_timeout)
 
     def __enter__(self) -> ConnParams:
         try:
@@ -171,8 +158,10 @@ class MariaDBServer:
             "--character-set-server=latin1", "--collation-server=latin1_swedish_ci",
         ]
         self.error_log.unlink(missing_ok=True)
+        # own process group, so stop() can signal it like the site's other servers (a terminal's Ctrl-C skips it)
         self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                         stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                         start_new_session=True)
         self._params = ConnParams(socket=str(self.socket_path), host="127.0.0.1", port=port)
 
     def _wait_ready(self, port: int) -> None:

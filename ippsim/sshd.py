@@ -1,15 +1,18 @@
-"""A private sshd on 127.0.0.1: own config, host key, client key, authorized_keys and known_hosts."""
+"""A private sshd on 127.0.0.1: own config, host key, client keys, authorized_keys and known_hosts."""
 
 from __future__ import annotations
 
 import getpass
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ippsim.procs import free_loopback_port, stop_process_group
 
 _PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start as root without its privilege-separation directory
 
@@ -34,28 +37,32 @@ def find_sshd() -> str | None:
     return shutil.which("sshd") or ("/usr/sbin/sshd" if os.access("/usr/sbin/sshd", os.X_OK) else None)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def keygen(path: Path, passphrase: str = "", *, program: str = "ssh-keygen") -> tuple[str, str]:
+    """Create an ed25519 key pair at path unless it exists; return the public key's (type, base64 key)."""
+    if not path.exists():
+        argv = [program, "-q", "-t", "ed25519", "-N", passphrase, "-C", "ippsim", "-f", str(path)]
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+                                check=False)
+        if result.returncode != 0:
+            raise SshdError(f"ssh-keygen failed: {result.stderr.strip()}")
+    kind, key = Path(f"{path}.pub").read_text().split()[:2]
+    return kind, key
 
 
-def _keygen(path: Path) -> None:
-    if path.exists():
-        return
-    argv = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ippsim", "-f", str(path)]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    if result.returncode != 0:
-        raise SshdError(f"ssh-keygen failed: {result.stderr.strip()}")
+def known_hosts_line(port: int, kind: str, key: str) -> str:
+    """One known_hosts entry for a host key of 127.0.0.1:port."""
+    return f"[127.0.0.1]:{port} {kind} {key}\n"
 
 
 class SshdServer:
     """sshd under base_dir for the current user, key login only; use as a context manager or start()/stop()."""
 
-    def __init__(self, base_dir: str | os.PathLike, *, sshd: str | None = None, startup_timeout: float = 15.0) -> None:
+    def __init__(self, base_dir: str | os.PathLike, *, sshd: str | None = None, keygen: str = "ssh-keygen",
+                 startup_timeout: float = 15.0) -> None:
         self.sshd = sshd or find_sshd()
         if not self.sshd:
             raise SshdError("sshd not found (install the openssh-server package)")
+        self.keygen = keygen
         self.base_dir = Path(base_dir).resolve()
         self.startup_timeout = startup_timeout
         self.user = getpass.getuser()
@@ -65,6 +72,7 @@ class SshdServer:
         self.authorized_keys = self.base_dir / "authorized_keys"
         self.config = self.base_dir / "sshd_config"
         self.log = self.base_dir / "sshd.log"
+        self._user_keys: list[Path] = [self.client_key]
         self._process: subprocess.Popen | None = None
         self._info: SshdInfo | None = None
 
@@ -80,14 +88,27 @@ class SshdServer:
         """Process id of the running sshd (for tests that check it is gone)."""
         return self._process.pid if self._process else None
 
+    def add_user_key(self, name: str, passphrase: str = "") -> str:
+        """Create another login key base_dir/<name> (with a passphrase if given) and authorize it; return its path."""
+        path = self.base_dir / name
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        keygen(path, passphrase, program=self.keygen)
+        if path not in self._user_keys:
+            self._user_keys.append(path)
+        if self._info is not None:  # sshd reads authorized_keys at each login, so a running server takes it now
+            self._write_authorized_keys()
+        return str(path)
+
+    def _write_authorized_keys(self) -> None:
+        self.authorized_keys.write_text("".join(Path(f"{key}.pub").read_text() for key in self._user_keys))
+        self.authorized_keys.chmod(0o600)
+
     def _prepare(self, port: int) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        _keygen(self.host_key)
-        _keygen(self.client_key)
-        self.authorized_keys.write_text(Path(f"{self.client_key}.pub").read_text())
-        self.authorized_keys.chmod(0o600)
-        host_pub = Path(f"{self.host_key}.pub").read_text().split()
-        self.known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+        kind, host_key = keygen(self.host_key, program=self.keygen)
+        keygen(self.client_key, program=self.keygen)
+        self._write_authorized_keys()
+        self.known_hosts.write_text(known_hosts_line(port, kind, host_key))
         if os.geteuid() == 0 and not _PRIVSEP_DIR.is_dir():
             _PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.config.write_text(
@@ -99,26 +120,32 @@ class SshdServer:
             "LogLevel ERROR\n"
         )
 
-    def start(self) -> SshdInfo:
-        """Start sshd on a free loopback port and wait until it sends its SSH banner."""
+    def start(self, port: int | None = None) -> SshdInfo:
+        """Start sshd on `port` (default: a free loopback port) and wait until it sends its SSH banner."""
         if self._process is not None and self._process.poll() is None:
             return self.info
         last = ""
-        for _attempt in range(3):  # the chosen port can be taken before sshd binds it
-            port = _free_port()
-            self._prepare(port)
+        for _attempt in range(3):  # a port picked as free can be taken before sshd binds it
+            chosen = port or free_loopback_port()
+            self._prepare(chosen)
             argv = [self.sshd, "-D", "-e", "-f", str(self.config)]
             with open(self.log, "ab") as log:
                 self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                                  start_new_session=True)
             try:
-                self._wait(port)
-                self._info = SshdInfo("127.0.0.1", port, self.user, str(self.client_key), str(self.known_hosts))
+                self._wait(chosen)
+                self._info = SshdInfo("127.0.0.1", chosen, self.user, str(self.client_key), str(self.known_hosts))
                 return self._info
             except SshdError as exc:
                 last = str(exc)
                 self.stop()
         raise SshdError(last)
+
+    def restart(self) -> SshdInfo:
+        """Stop (dropping every connection) and start again on the same port with the same keys."""
+        port = self.info.port
+        self.stop()
+        return self.start(port)
 
     def _wait(self, port: int) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -134,21 +161,40 @@ class SshdServer:
             time.sleep(0.05)
         raise SshdError(f"sshd not ready on port {port} after {self.startup_timeout:.0f}s")
 
-    def stop(self) -> None:
-        """Stop sshd and its session children (its own process group). Safe to call twice."""
-        process, self._process, self._info = self._process, None, None
-        if process is None:
-            return
-        if process.poll() is None:
+    def connection_pids(self) -> list[int]:
+        """PIDs of every process under the listener (per-connection monitors, their privsep children, sessions)."""
+        if self._process is None:
+            return []
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                os.killpg(process.pid, 15)
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        found, frontier = [], {self._process.pid}
+        for _ in range(8):  # bounded depth: listener -> monitor -> user child -> session command
+            frontier = {pid for pid, parent in parents.items() if parent in frontier}
+            if not frontier:
+                break
+            found += sorted(frontier)
+        return found
+
+    def drop_connections(self) -> int:
+        """Kill every open client connection on the server side; return how many processes were killed."""
+        pids = self.connection_pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait(timeout=10)
+        return len(pids)
+
+    def stop(self) -> None:
+        """Stop sshd and every connection it forked (they run in sessions of their own). Safe to call twice."""
+        self.drop_connections()
+        process, self._process, self._info = self._process, None, None
+        if process is not None:
+            stop_process_group(process)
 
     def __enter__(self) -> SshdInfo:
         try:
