@@ -5,4 +5,5 @@ pytest_plugins = [
     "plugins.golden",
     "plugins.mariadb",
     "plugins.sshd",
+    "plugins.executor",
 ]

@@ -3,7 +3,6 @@
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,6 +12,8 @@ import pytest
 import yaml
 
 from plugins.tools import need_tool
+
+from ippsim.procs import free_loopback_port as free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "alerts"
@@ -234,13 +235,6 @@ def test_amtool_routes_alert_to_its_receivers(alertname, severity, receivers):
     result = run([need_tool("amtool"), "config", "routes", "test", f"--config.file={ALERTS / 'alertmanager.yml'}",
                   f"--verify.receivers={receivers}", f"alertname={alertname}", f"severity={severity}"])
     assert result.returncode == 0, f"{alertname} went to {result.stdout.strip()}, expected {receivers}"
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_json(url: str, payload: object | None = None) -> object:

@@ -1,23 +1,18 @@
 """The ipp-exporter command line, run as a real process."""
 
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+from ippsim.procs import free_loopback_port as free_port
 
 EXE = [sys.executable, "-m", "exporter"]
 
 
 def run(*args, **kw):
     return subprocess.run([*EXE, *args], capture_output=True, text=True, timeout=60, **kw)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_help_names_every_flag():

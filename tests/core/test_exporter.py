@@ -5,7 +5,7 @@ import time
 import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from plugins.exposition import text_samples as samples
 
 from exporter.collectors import Collected, Exporter, SourceHealth
 from exporter.config import Config, ExporterSettings
@@ -41,14 +41,6 @@ class Hung:
     def collect(self, deadline):
         self.release.wait(30)
         return Collected([])
-
-
-def samples(text):
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
 @pytest.fixture

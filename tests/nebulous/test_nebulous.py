@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import CollectorRegistry
+from plugins.exposition import exposition, samples, scrape
 
 from exporter.collectors.nebulous import NebulousCollector
 from exporter.config import DatabaseConfig
@@ -26,15 +22,13 @@ def neb(site_db):
 
 
 @pytest.fixture
-def collector(site_db):
+def collector(site_db, executor):
     """A NebulousCollector on the read-only account, no caching."""
-    pool = ThreadPoolExecutor(max_workers=2)
     config = DatabaseConfig(dbname="nebulous", user=site_db.neb_ro.user, password=site_db.neb_ro.password,
                             unix_socket=site_db.neb_ro.socket, connect_timeout=2, query_timeout=2)
-    made = NebulousCollector(Database(config), pool, ttl=0, max_stale=0)
+    made = NebulousCollector(Database(config), executor, ttl=0, max_stale=0)
     yield made
     made.close()
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def add_volume(conn, vol_id, host, allocate, available, df=None):
@@ -56,13 +50,9 @@ def site(conn):
     add_volume(conn, 4, "ipp004", 1, 0, df=(1, 1))                       # allocate_only, nebdiskd placeholder
 
 
-def samples(collected):
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in collected.families for s in f.samples}
-
-
 def test_states_mounts_and_bytes(neb, collector):
     site(neb)
-    got = samples(collector.collect(time.monotonic() + 5))
+    got = samples(scrape(collector))
     assert got[("ipp_nebulous_db_up", ())] == 1
     state = {}
     for (name, labels), v in got.items():
@@ -82,7 +72,7 @@ def test_states_mounts_and_bytes(neb, collector):
 
 def test_placeholder_is_never_half_full(neb, collector):
     site(neb)
-    got = samples(collector.collect(time.monotonic() + 5))
+    got = samples(scrape(collector))
     v4 = (("host", "ipp004"), ("volume", "ipp004.4"))
     assert got[("ipp_nebulous_volume_mounted", v4)] == 1
     assert got[("ipp_nebulous_volume_df_ok", v4)] == 0
@@ -90,28 +80,18 @@ def test_placeholder_is_never_half_full(neb, collector):
     assert ("ipp_nebulous_volume_size_bytes", v4) not in got and ("ipp_nebulous_volume_used_bytes", v4) not in got
 
 
-def test_dead_database_reports_down_without_volumes(site_db):
-    pool = ThreadPoolExecutor(max_workers=1)
+def test_dead_database_reports_down_without_volumes(site_db, executor):
     config = DatabaseConfig(dbname="nebulous", user=site_db.neb_ro.user, password="wrong-password",
                             unix_socket=site_db.neb_ro.socket, connect_timeout=1, query_timeout=1)
-    dead = NebulousCollector(Database(config), pool, ttl=0, max_stale=0)
+    dead = NebulousCollector(Database(config), executor, ttl=0, max_stale=0)
     try:
-        got = samples(dead.collect(time.monotonic() + 2))
+        got = samples(scrape(dead, budget=2))
     finally:
         dead.close()
-        pool.shutdown(wait=False)
     assert got[("ipp_nebulous_db_up", ())] == 0
     assert not [k for k in got if k[0].startswith("ipp_nebulous_volume")]
 
 
 def test_golden_exposition(neb, collector, golden):
     site(neb)
-    collected = collector.collect(time.monotonic() + 5)
-
-    class Fixed:
-        def collect(self):
-            return collected.families
-
-    registry = CollectorRegistry()
-    registry.register(Fixed())
-    golden("nebulous.prom", generate_latest(registry).decode())
+    golden("nebulous.prom", exposition(scrape(collector).families))

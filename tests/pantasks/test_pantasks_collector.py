@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 import yaml
-from conftest import FAKE_CLIENT, FIXTURES, exposition, runs
+from pantasks_helpers import FAKE_CLIENT, FIXTURES, runs
+from plugins.exposition import concurrently, scrape_text as scrape, text_samples as samples, text_value as value
 from plugins.tools import need_tool
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import cli
 from exporter.collectors.pantasks import METRICS, PantasksCollector
@@ -20,22 +19,6 @@ from exporter.parsers.pantasks import HOST_STATES, JOB_STATES
 from exporter.transport import SshRunner
 
 CONTRACT = [spec.name for spec in METRICS]
-
-
-def samples(text: str) -> dict[tuple, float]:
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def value(text: str, name: str, **labels) -> float | None:
-    return samples(text).get((name, tuple(sorted(labels.items()))))
-
-
-def scrape(collector: PantasksCollector, budget: float = 5.0) -> str:
-    return exposition(collector.collect(time.monotonic() + budget).families)
 
 
 def test_exposition_matches_golden_and_passes_promtool(fake_server, local_collector, golden, tmp_path):
@@ -118,12 +101,7 @@ def test_server_timeout_kills_the_hung_client(fake_server, local_collector):
 def test_concurrent_scrapes_share_one_fetch_per_server(fake_server, local_collector):
     servers = [fake_server(f"s{i}", FAKE_DELAY=0.05) for i in range(3)]
     collector = local_collector(*servers)
-    texts = []
-    threads = [threading.Thread(target=lambda: texts.append(scrape(collector))) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=20)
+    texts = concurrently(lambda: scrape(collector), 8, timeout=20)
     assert len(texts) == 8
     assert all(value(t, "ipp_pantasks_up", server=s.name) == 1 for t in texts for s in servers)
     assert [runs(s) for s in servers] == [1, 1, 1]

@@ -1,6 +1,6 @@
 """Parser tests on fixtures printed with the IPP C formats (tests/fixtures/pantasks/make_fixtures.py)."""
 
-from conftest import fixture_bytes
+from pantasks_helpers import fixture_bytes
 
 from exporter.parsers.pantasks import (MARKER, client_script, decode, parse_client_output, parse_controller_status,
                                        parse_labels, parse_ns_show_dates, parse_status, split_sections)

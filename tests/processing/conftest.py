@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from processing_helpers import NOW, Rows, ro_config
 
@@ -19,14 +17,6 @@ def rows(site_db):
         yield Rows(conn)
     finally:
         conn.close()
-
-
-@pytest.fixture
-def executor():
-    """Fetch pool shared by the collectors of one test."""
-    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="test-fetch")
-    yield pool
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
-"""Helpers for the processing-DB tests: a row writer for the real gpc1 schema, config and sample lookups."""
+"""Helpers for the processing-DB tests: a row writer for the real gpc1 schema, configs, a silent server."""
 
 from __future__ import annotations
 
 import re
 import socket
-import time
 from datetime import datetime, timezone
 
 from exporter.config import DatabaseConfig
@@ -74,27 +73,6 @@ def ro_config(site_db, dbname: str = "gpc1", **overrides) -> DatabaseConfig:
                   unix_socket=site_db.ipp_ro.socket, connect_timeout=2.0, query_timeout=2.0)
     params.update(overrides)
     return DatabaseConfig(**params)
-
-
-def samples(collected, name: str | None = None) -> dict:
-    """{(metric, ((label, value), ...)): value} for every sample of a Collected (or one metric)."""
-    out = {}
-    for family in collected.families:
-        for s in family.samples:
-            if name is None or s.name == name:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def value(collected, name: str, **labels):
-    """The value of one sample, or None when it is absent."""
-    key = (name, tuple(sorted(labels.items())))
-    return samples(collected, name).get(key)
-
-
-def scrape(collector, budget: float = 5.0):
-    """One collect() with a deadline `budget` seconds away."""
-    return collector.collect(time.monotonic() + budget)
 
 
 class SilentServer:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from processing_helpers import NOW, scrape
+from plugins.exposition import scrape
+from processing_helpers import NOW
 
 from exporter.parsers.processing import PENDING_STATES, STAGES, SUMMIT_STATUSES, fault_buckets
 from ippsim import scenario

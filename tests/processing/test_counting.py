@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from processing_helpers import scrape, value
+from plugins.exposition import samples, scrape, value
 
 import exporter.collectors.processing as proc
 from exporter.parsers.processing import PENDING_STATES, fault_buckets
@@ -90,7 +90,7 @@ def test_labels_without_label_row_still_get_series_and_info_only_for_pending(row
     c = scrape(make_collector())
     assert faults(c, "chip", "orphan", "2") == 1
     assert value(c, R, dbname="gpc1", stage="chip", label="known", state="new") == 1
-    info = {dict(k[1])["label"]: dict(k[1]) for k in _all(c, "ipp_processing_label_info")}
+    info = {dict(k[1])["label"]: dict(k[1]) for k in samples(c, "ipp_processing_label_info")}
     assert set(info) == {"known"}
     assert info["known"]["priority"] == "300" and info["known"]["active"] == "1"
 
@@ -104,12 +104,12 @@ def test_runs_every_pending_state_present(rows, make_collector):
     rows.insert("newExp", exp_id=9, summit_id=9, state="run", label="Q")
     rows.insert("pzDownloadExp", summit_id=9, state="run")
     c = scrape(make_collector())
-    got = {dict(k[1])["state"]: v for k, v in _all(c, R).items() if dict(k[1])["stage"] == "chip"}
+    got = {dict(k[1])["state"]: v for k, v in samples(c, R).items() if dict(k[1])["stage"] == "chip"}
     assert got == {**dict.fromkeys(PENDING_STATES, 0), "new": 2, "error_cleaned": 1}
     assert value(c, R, dbname="gpc1", stage="registration", label="Q", state="run") == 1
     assert value(c, R, dbname="gpc1", stage="summitcopy", label="", state="run") == 1
     # a stage/label with runs but no faults still has every fault bucket, at 0
-    assert {dict(k[1])["fault"] for k in _all(c, F) if dict(k[1])["stage"] == "chip"} == set(fault_buckets("chip"))
+    assert {dict(k[1])["fault"] for k in samples(c, F) if dict(k[1])["stage"] == "chip"} == set(fault_buckets("chip"))
 
 
 def test_registration_and_summitcopy_faults(rows, make_collector, monkeypatch):
@@ -138,14 +138,9 @@ def test_summit_code_on_a_processing_stage_is_other(rows, make_collector):
     assert faults(c, "chip", "L", "203") is None
 
 
-def _all(c, name):
-    return {k: v for k, v in ((k, v) for f in c.families for s in f.samples if s.name == name
-                              for k, v in [((s.name, tuple(sorted(s.labels.items()))), s.value)])}
-
-
 def _stage(c, stage):
-    return {k: v for k, v in _all(c, F).items() if dict(k[1])["stage"] == stage}
+    return {k: v for k, v in samples(c, F).items() if dict(k[1])["stage"] == stage}
 
 
 def c_hosts(c):
-    return _all(c, H)
+    return samples(c, H)

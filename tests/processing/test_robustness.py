@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
+from plugins.exposition import concurrently, scrape, value
 from plugins.tools import need_tool
-from processing_helpers import SilentServer, ro_config, scrape, status_counter, value
+from processing_helpers import SilentServer, ro_config, status_counter
 
 from exporter.collectors import Exporter
 from exporter.config import config_from_data
@@ -156,12 +156,7 @@ def test_concurrent_scrapes_trigger_one_fetch(site_db, rows, make_collector):
         per_fetch = status_counter(root, "Com_select") - before
         collector = make_collector(ttl=60.0)
         before = status_counter(root, "Com_select")
-        results = []
-        threads = [threading.Thread(target=lambda: results.append(scrape(collector))) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=10)
+        results = concurrently(lambda: scrape(collector), 8, timeout=10)
         assert len(results) == 8 and all(value(r, UP, dbname="gpc1") == 1 for r in results)
         assert status_counter(root, "Com_select") - before == per_fetch
         assert collector.sources[0].flight.fetches == 1

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from processing_helpers import scrape, value
-from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import CollectorRegistry
+from plugins.exposition import exposition, scrape, value
 
 import exporter.collectors.processing as proc
 
@@ -69,12 +67,4 @@ def test_golden_exposition(rows, make_collector, golden):
     rows.insert("distRun", dist_id=1, stage="warp", stage_id=1, label="ps_ud_QUB", state="new", fault=4)
     rows.insert("Label", label="M31.nightlyscience", priority=400, active=1)
     rows.insert("Label", label="ThreePi.nightlyscience", priority=300, active=1)
-    collected = scrape(make_collector())
-
-    class Fixed:
-        def collect(self):
-            return collected.families
-
-    registry = CollectorRegistry()
-    registry.register(Fixed())
-    golden("processing.prom", generate_latest(registry).decode())
+    golden("processing.prom", exposition(scrape(make_collector()).families))
