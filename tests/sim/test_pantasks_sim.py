@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from exporter.parsers import pantasks as parsers
 from ippsim.pantasks import render, sim
 from ippsim.pantasks import state as st
 from ippsim.pantasks.commands import run_command
@@ -216,7 +217,6 @@ EVENT_EXPECTATIONS = {
 
 @pytest.mark.parametrize("event", sorted(set(sim.EVENTS) - {"down"}))
 def test_exporter_parser_reads_every_event(server, event):
-    parsers = pytest.importorskip("exporter.parsers.pantasks")
     directory, path = server
     start = time.time()
     for i in range(4):
@@ -247,7 +247,6 @@ def test_exporter_parser_reads_every_event(server, event):
 
 
 def test_exporter_parser_reads_ns_show_dates(server):
-    parsers = pytest.importorskip("exporter.parsers.pantasks")
     directory, path = server
     with st.modify(directory) as state:
         state["ns_pages"] = [{"key": "2025-05-02-gpc1", "date": "2025-05-02", "state": "NEW", "sstate": "TOWARP",
