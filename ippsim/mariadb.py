@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pymysql
 
-from ippsim.procs import free_loopback_port, stop_process_group
+from ippsim.procs import ManagedServer, free_loopback_port, stop_process_group
 
 # sun_path is 108 bytes on Linux; leave room for the terminating NUL.
 _MAX_SOCKET_PATH = 100
@@ -65,7 +65,7 @@ def find_binaries() -> tuple[str, str] | None:
     return (server, installer) if server and installer else None
 
 
-class MariaDBServer:
+class MariaDBServer(ManagedServer):
     """A private MariaDB server under base_dir; use as a context manager or start()/stop()."""
 
     def __init__(self, base_dir: str | os.PathLike, *, mariadbd: str | None = None, install_db: str | None = None,
@@ -128,16 +128,6 @@ class MariaDBServer:
         atexit.unregister(self.stop)
         if process is not None:
             stop_process_group(process, self.stop_timeout)
-
-    def __enter__(self) -> ConnParams:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def _install(self) -> None:
         argv = [self.install_db, "--no-defaults", f"--datadir={self.datadir}", "--user=root",

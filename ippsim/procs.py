@@ -1,4 +1,4 @@
-"""Process helpers shared by the local servers of the simulated site: free loopback ports, group shutdown."""
+"""Shared by the local servers of the simulated site: free loopback ports, group shutdown, `with` support."""
 
 from __future__ import annotations
 
@@ -32,3 +32,17 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 10.0) -> None
     except subprocess.TimeoutExpired:
         _signal_group(process, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+class ManagedServer:
+    """`with` support for a local server class that defines start() and stop(): yields what start() returns."""
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # a half-started server (process up, not ready) must not outlive the failure
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ippsim.procs import free_loopback_port, stop_process_group
+from ippsim.procs import ManagedServer, free_loopback_port, stop_process_group
 
 _PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start as root without its privilege-separation directory
 
@@ -54,7 +54,7 @@ def known_hosts_line(port: int, kind: str, key: str) -> str:
     return f"[127.0.0.1]:{port} {kind} {key}\n"
 
 
-class SshdServer:
+class SshdServer(ManagedServer):
     """sshd under base_dir for the current user, key login only; use as a context manager or start()/stop()."""
 
     def __init__(self, base_dir: str | os.PathLike, *, sshd: str | None = None, keygen: str = "ssh-keygen",
@@ -195,13 +195,3 @@ class SshdServer:
         process, self._process, self._info = self._process, None, None
         if process is not None:
             stop_process_group(process)
-
-    def __enter__(self) -> SshdInfo:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
