@@ -49,13 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("event", choices=ALL_EVENTS, metavar="EVENT", help="one of: " + ", ".join(ALL_EVENTS))
     i.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="the demo's run directory (default: %(default)s)")
     i.add_argument("--server", help="pantasks server (default: stdscience; host-* events: every server)")
-    i.add_argument("--host", help="host name for host-* , neb-host and host-failure (e.g. ipp003)")
-    i.add_argument("--label", help="label for stall-label / unstall-label")
-    i.add_argument("--stage", help="stage for fault-storm / revert (chip, camera, warp, diff)")
-    i.add_argument("--state", help="neb-host state: up, repair, down")
-    i.add_argument("--count", type=int, help="fault-storm: components to fault")
-    i.add_argument("--fault", type=int, help="fault-storm: fault code (default 2)")
-    i.add_argument("--fraction", type=float, help="disk-fill: fraction of each volume to fill")
+    i.add_argument("--host", help="host for host-*, host-failure, neb-host, disk-fill, df-placeholder, unmount"
+                                  " (e.g. ipp003)")
+    i.add_argument("--label", help="label for stall-label / unstall-label; limits fault-storm and revert to it")
+    i.add_argument("--stage", help="fault-storm: chip camera fake warp stack diff destreak dist summitcopy"
+                                   " (default: every stage); revert: chip camera warp stack diff (default chip)")
+    i.add_argument("--state", help="neb-host state: up, repair, down, allocate_only (default repair)")
+    i.add_argument("--count", type=int, help="fault-storm: components to fault; summit-behind / burntool-behind:"
+                                             " exposures; host-failure: faults per stage")
+    i.add_argument("--fault", type=int, help="fault-storm: fault code (default 2); revert: only this code")
+    i.add_argument("--fraction", type=float, help="disk-fill: fill the host's volumes to this fraction (default 0.97)")
     i.add_argument("--busy-wait", dest="busy_wait", type=float, help="hung: seconds the client waits (default 3)")
 
     t = sub.add_parser("tools", help="write the simulated pantasks_client into a bin directory")

@@ -47,6 +47,22 @@ class DemoOptions:
     steps: int = 0  # 0 = until interrupted
 
 
+def demo_rates(spec: scen.ScenarioSpec) -> scen.Rates:
+    """How fast the demo site moves: a component per host and stage per step, slow disk growth."""
+    return scen.Rates(components_per_tick=len(spec.host_names), fault_rate=0.03, n_skycells=spec.n_skycells,
+                      disk_fill_kib=5 * 1024 * 1024)
+
+
+def summary(moved: dict) -> str:
+    """One line about a step: components processed, failed jobs, summit flow, reverts."""
+    components = sum(n for key, n in moved.items() if key.endswith("_components"))
+    failed = sum(f for _good, f in moved.get("jobs", {}).values())
+    text = (f"{components} components processed, {failed} jobs failed, {moved.get('downloaded', 0)} imfiles"
+            f" downloaded, {moved.get('registered', 0)} registered, {moved.get('chip_runs_queued', 0)} chip runs queued")
+    text += f", reverts changed {moved['reverted']} rows" if moved.get("reverted") else ""
+    return "".join([text, *(f"\n  revert failed: {failure}" for failure in moved.get("revert_failures", []))])
+
+
 class _Stop(Exception):
     """SIGTERM arrived."""
 
@@ -102,7 +118,9 @@ class Demo:
         servers = self._create_servers(spec)
         self._done(t0, f": {', '.join(servers)}")
         self.site = ev.Site(root=root, dbname="gpc1", nebulous_db="nebulous", servers=servers,
-                            rng=random.Random(self.opts.seed))
+                            rng=random.Random(self.opts.seed), hosts=tuple(spec.host_names),
+                            rates=demo_rates(spec)).open()
+        self.stoppers.append(("database connections", self.site.close))  # closed before MariaDB stops
         t0 = time.monotonic()
         self._phase(4, 6, "starting sshd")
         ssh_info = self._start_sshd()
@@ -215,17 +233,12 @@ class Demo:
             if at == step:
                 self._apply(event, dict(params), step)
 
-    def tick(self, step: int) -> None:
-        """One time step: the story's events, recurring events, reverts, slow disk growth, every server."""
+    def tick(self, step: int) -> dict:
+        """One time step: the story's events, then reverts, the DB's tick and every pantasks server (ev.step)."""
         self._apply_story(step)
-        for event, params in list(self.site.recurring):
-            ev.apply(self.site, event, params)
-        reverted = ev.run_reverts(self.site)
-        if reverted:
-            self.say(f"step {step}: revert tasks removed {reverted} faulted components")
-        ev.demo_db.grow_disks(self.site.root, self.site.nebulous_db, 0.0002)
-        for directory in self.site.servers.values():
-            sim.advance(directory, self.opts.step)
+        moved = ev.step(self.site, self.opts.step)
+        self.say(f"step {step}: {summary(moved)}")
+        return moved
 
     def loop(self) -> None:
         """Advance every `step` seconds; apply injected events within half a second of their arrival."""

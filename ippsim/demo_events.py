@@ -1,4 +1,7 @@
-"""Demo stories (scenarios) and the events they and `ipp-sim inject` apply to the running site."""
+"""Demo stories, the events they and `ipp-sim inject` apply, and one time step of the running demo site.
+
+Every database change goes through the shared simulation code: `ippsim.events` (faults, hosts, disks, summit
+lag), `ippsim.scenario.advance` (time), and the tool stand-ins' revert code (`ippsim.tools.pxtools`)."""
 
 from __future__ import annotations
 
@@ -6,16 +9,23 @@ import json
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ippsim import demo_db
+import pymysql
+
+from ippsim import events as dbev
 from ippsim.mariadb import ConnParams
 from ippsim.pantasks import sim
 from ippsim.pantasks import state as pstate
+from ippsim.pantasks.sites import RUN_STAGE, SERVER_TASKS
+from ippsim.scenario import Rates, advance
+from ippsim.tools import pxtools
 
-DB_EVENTS = ("fault-storm", "revert", "disk-fill", "neb-host")
-# host-failure = a host dies: every pantasks controller marks it DOWN and nebulous loses its disks
+DB_EVENTS = ("fault-storm", "revert", "disk-fill", "df-placeholder", "unmount", "neb-host", "summit-behind",
+             "burntool-behind")
+# host-failure = a host dies: every pantasks controller marks it DOWN, nebulous loses its disks, its jobs fault;
+# stall-label / unstall-label (pantasks events) also stall / release the label's runs in the DB.
 COMPOUND_EVENTS = ("host-failure",)
 ALL_EVENTS = sim.EVENTS + DB_EVENTS + COMPOUND_EVENTS
 
@@ -24,8 +34,12 @@ SCENARIOS: dict[str, list[tuple[int, str, dict]]] = {
     "quiet-night": [],
     "fault-storm": [(1, "fault-storm", {"stage": "chip", "count": 25, "fault": 2}),
                     (3, "fault-storm", {"stage": "warp", "count": 10, "fault": 4}),
-                    (5, "fault-storm", {"stage": "diff", "count": 8, "fault": 5})],
-    "disk-filling": [(0, "disk-fill", {"host": "ipp002", "fraction": 0.02, "every": True})],
+                    (5, "fault-storm", {"stage": "diff", "count": 8, "fault": 5}),
+                    (7, "fault-storm", {"count": 40, "fault": 2})],
+    "disk-filling": [(0, "disk-fill", {"host": "ipp002", "fraction": 0.86}),
+                     (2, "disk-fill", {"host": "ipp002", "fraction": 0.91}),
+                     (4, "disk-fill", {"host": "ipp002", "fraction": 0.96}),
+                     (6, "disk-fill", {"host": "ipp002", "fraction": 0.99})],
     "host-failure": [(2, "host-failure", {"host": "ipp003"})],
     "pantasks-trouble": [(1, "hung", {"server": "stdscience", "busy_wait": 3.0}),
                          (2, "down", {"server": "registration"}),
@@ -35,18 +49,173 @@ SCENARIOS: dict[str, list[tuple[int, str, dict]]] = {
                          (6, "stall-label", {"server": "stdscience", "label": "M31.nightlyscience"})],
 }
 
+# What each revert task runs (ippTasks/*.pro, ipp-facts §2.2); the task adds -label for each server label.
+REVERT_COMMANDS = {
+    "chip.revert": ("chiptool", "-revertprocessedimfile", ()),
+    "camera.revert": ("camtool", "-revertprocessedexp", ()),
+    "warp.revert.warped": ("warptool", "-revertwarped", ("-fault", "2")),
+    "stack.revert": ("stacktool", "-revertsumskyfile", ("-fault", "2")),
+    "diff.revert": ("difftool", "-revertdiffskyfile", ()),
+}
+REVERT_STAGES = {"chip": "chip.revert", "camera": "camera.revert", "warp": "warp.revert.warped",
+                 "stack": "stack.revert", "diff": "diff.revert"}
+# stage -> (server, run task) whose jobs do that stage's DB work
+STAGE_TASKS = {RUN_STAGE[task]: (server, task) for server, tasks in SERVER_TASKS.items()
+               for task, *_rest in tasks if task in RUN_STAGE}
+# stage -> (table, good rows, failed rows): each row is one ended job of the stage's run task
+_JOB_ROWS = {**{stage: (dbev.STAGES[stage].component_table, "fault = 0", "fault <> 0")
+                for stage in STAGE_TASKS if stage in dbev.STAGES},
+             "summitcopy": ("pzDownloadImfile", "fault = 0", "fault <> 0"),
+             "registration": ("rawImfile", "fault = 0", "fault <> 0"),
+             "dist": ("distRun", "state = 'full'", "fault <> 0")}
+# what stops in the DB while a server is not running (hung, down, scheduler or controller stopped)
+_STOPS = {"stdscience": {"components_per_tick": 0}, "summitcopy": {"downloads_per_tick": 0},
+          "registration": {"registrations_per_tick": 0, "burntool_per_tick": 0},
+          "distribution": {"dist_finish_probability": 0.0}}
+
 
 @dataclass
 class Site:
-    """What the event code needs of the running demo."""
+    """What the event and time-step code needs of the running demo; open() once, close() on stop."""
 
     root: ConnParams
     dbname: str
     nebulous_db: str
     servers: dict[str, Path]
     rng: random.Random
-    recurring: list[tuple[str, dict]] = field(default_factory=list)
+    hosts: tuple[str, ...]
+    rates: Rates = Rates()
+    conn: object = None
+    neb: object = None
 
+    def open(self) -> "Site":
+        """Open the two connections every event and step use."""
+        self.conn = self.root.connect(self.dbname)
+        self.neb = self.root.connect(self.nebulous_db)
+        return self
+
+    def close(self) -> None:
+        """Close the connections (safe to call twice)."""
+        for conn in (self.conn, self.neb):
+            if conn is not None and conn.open:
+                conn.close()
+        self.conn = self.neb = None
+
+
+# ---- jobs: what the DB did is what the pantasks run tasks did
+
+def job_counts(conn) -> dict[str, tuple[int, int]]:
+    """(good, failed) rows per stage in the tables the run tasks write."""
+    sql = " UNION ALL ".join(f"SELECT %s, COALESCE(SUM({good}), 0), COALESCE(SUM({bad}), 0) FROM `{table}`"
+                             for table, good, bad in _JOB_ROWS.values())
+    with conn.cursor() as cur:
+        cur.execute(sql, list(_JOB_ROWS))
+        return {stage: (int(good), int(bad)) for stage, good, bad in cur.fetchall()}
+
+
+def record_jobs(site: Site, before: dict, after: dict) -> dict[str, tuple[int, int]]:
+    """Count the rows written between two job_counts() as ended jobs of the run tasks; returns them."""
+    done = {}
+    for stage, (server, task) in STAGE_TASKS.items():
+        good = max(0, after[stage][0] - before[stage][0])
+        failed = max(0, after[stage][1] - before[stage][1])
+        if (good or failed) and server in site.servers:
+            sim.record_finished(site.servers[server], task, good=good, failed=failed)
+            done[stage] = (good, failed)
+    return done
+
+
+def _recorded(site: Site, change) -> int:
+    before = job_counts(site.conn)
+    result = change()
+    record_jobs(site, before, job_counts(site.conn))
+    return result
+
+
+def _running(site: Site, server: str) -> bool:
+    directory = site.servers.get(server)
+    if directory is None:
+        return True
+    state = pstate.load(directory)
+    return (state.get("mode") == "ok" and state.get("scheduler") == "running"
+            and state.get("controller_running", True))
+
+
+# ---- reverts: the tool stand-ins' own code, with the command line the revert task would give them
+
+def tool_revert(conn, tool: str, mode: str, argv: list[str]) -> tuple[int, int]:
+    """Run `<tool> <mode> argv...` as the stand-in does; returns (rows deleted, rows updated)."""
+    values = pxtools.parse(tool, mode, pxtools.MODES[(tool, mode)].options, list(argv))
+    return pxtools.revert(conn, tool, mode, values)
+
+
+def revert_argv(task: str, labels: list[str], dbname: str) -> list[str]:
+    """The arguments `task` passes to its tool: its fixed ones, -label per server label, -dbname."""
+    _tool, _mode, extra = REVERT_COMMANDS[task]
+    return [*extra, *(arg for label in labels for arg in ("-label", label)), "-dbname", dbname]
+
+
+def run_reverts(site: Site) -> tuple[int, list[str]]:
+    """Revert tasks switched on in stdscience run their tool (the real ones poll every 1800 s).
+
+    Returns (rows changed, failures); a tool's database error is a failed job of its task, as in pantasks."""
+    directory = site.servers.get("stdscience")
+    if directory is None or not _running(site, "stdscience"):
+        return 0, []
+    state = pstate.load(directory)
+    if not state["labels"]:
+        return 0, []  # `if ($LABEL:n == 0) break`
+    changed, failures = 0, []
+    for task in (t["name"] for t in state["tasks"] if t["active"] and t["name"] in REVERT_COMMANDS):
+        tool, mode, _extra = REVERT_COMMANDS[task]
+        try:
+            deleted, updated = tool_revert(site.conn, tool, mode, revert_argv(task, state["labels"], site.dbname))
+        except pymysql.MySQLError as exc:
+            sim.record_finished(directory, task, good=0, failed=1)
+            failures.append(f"{task}: {exc}")
+            continue
+        sim.record_finished(directory, task, good=1, failed=0)
+        changed += deleted + updated
+    return changed, failures
+
+
+# ---- one time step
+
+def step_rates(site: Site) -> Rates:
+    """The site's rates, with the work of servers that are not running stopped."""
+    stopped = {}
+    for server, fields in _STOPS.items():
+        if not _running(site, server):
+            stopped.update(fields)
+    return replace(site.rates, **stopped)
+
+
+def wanted_jobs(site: Site, done: dict) -> dict[str, dict[str, int]]:
+    """server -> stage -> busy jobs: pending components per stage (or this step's work), capped by hosts."""
+    cap = len(site.hosts)
+    work: dict[str, dict[str, int]] = {}
+    for stage, (server, _task) in STAGE_TASKS.items():
+        if stage in dbev.STAGES:
+            wanted = len(dbev.pending_components(site.conn, stage, limit=cap))
+        else:
+            wanted = min(cap, sum(done.get(stage, (0, 0))))
+        work.setdefault(server, {})[stage] = wanted
+    return work
+
+
+def step(site: Site, seconds: float) -> dict:
+    """Reverts run, the DB moves on one tick, the run tasks count what it did, every server moves `seconds`."""
+    reverted, failures = run_reverts(site)
+    before = job_counts(site.conn)
+    moved = advance(site.conn, site.rng, step=1, neb_conn=site.neb, rates=step_rates(site))
+    done = record_jobs(site, before, job_counts(site.conn))
+    work = wanted_jobs(site, done)
+    for name, directory in site.servers.items():
+        sim.advance(directory, seconds, work=work.get(name))
+    return {"reverted": reverted, "revert_failures": failures, "jobs": done, **moved}
+
+
+# ---- events
 
 def _servers(site: Site, params: dict) -> list[Path]:
     name = params.get("server")
@@ -57,51 +226,107 @@ def _servers(site: Site, params: dict) -> list[Path]:
     return [site.servers[name]]
 
 
+def _host(site: Site, params: dict) -> str:
+    host = params.get("host")
+    if host not in site.hosts:
+        raise ValueError(f"needs --host, one of {', '.join(site.hosts)}")
+    return host
+
+
+def _pantasks(site: Site, event: str, params: dict) -> str:
+    wanted = params if params.get("server") or event.startswith("host-") else {"server": "stdscience", **params}
+    for directory in _servers(site, wanted):
+        sim.apply_event(directory, event, host=params.get("host"), label=params.get("label"),
+                        busy_wait=params.get("busy_wait"))
+    text = f"{event} on {wanted.get('server') or 'every server'}"
+    if event in ("stall-label", "unstall-label"):
+        change = dbev.stall_label if event == "stall-label" else dbev.unstall_label
+        text += f"; {change(site.conn, params['label'])} runs of {params['label']} in the DB"
+    return text
+
+
+def _fault_storm(site: Site, params: dict) -> str:
+    stage, code, count = params.get("stage"), int(params.get("fault", 2)), int(params.get("count", 20))
+    if stage is None:
+        n = _recorded(site, lambda: dbev.fault_storm(site.conn, site.rng, count=count, codes=(code,),
+                                                     hosts=site.hosts))
+        return f"{n} components across every stage faulted with {code}"
+    if stage not in (*dbev.STAGES, "dist", "summitcopy"):
+        raise ValueError(f"unknown stage {stage!r}; known: {', '.join((*dbev.STAGES, 'dist', 'summitcopy'))}")
+    n = _recorded(site, lambda: dbev.inject_faults(site.conn, site.rng, stage=stage, code=code, count=count,
+                                                   label=params.get("label"), hosts=site.hosts))
+    return f"{n} {stage} components faulted with {code}"
+
+
+def _revert(site: Site, params: dict) -> str:
+    stage = params.get("stage", "chip")
+    if stage not in REVERT_STAGES:
+        raise ValueError(f"unknown stage {stage!r}; known: {', '.join(REVERT_STAGES)}")
+    tool, mode, _extra = REVERT_COMMANDS[REVERT_STAGES[stage]]
+    argv = ["-label", params["label"]] if params.get("label") else ["-all"]
+    if params.get("fault") is not None:
+        argv += ["-fault", str(params["fault"])]
+    try:
+        deleted, updated = tool_revert(site.conn, tool, mode, [*argv, "-dbname", site.dbname])
+    except pxtools.UsageError as exc:
+        raise ValueError(str(exc).strip()) from None
+    return f"{tool} {mode} {' '.join(argv)}: deleted {deleted}, reset {updated}"
+
+
+def _volumes(site: Site, params: dict, change, what: str) -> str:
+    host = _host(site, params)
+    n = sum(change(name) for name in dbev.host_volumes(site.neb, host))
+    return f"{n} volumes of {host} {what}"
+
+
+def _host_failure(site: Site, params: dict) -> str:
+    host = _host(site, params)
+    for directory in site.servers.values():
+        sim.apply_event(directory, "host-down", host=host)
+    faults = _recorded(site, lambda: dbev.host_goes_bad(site.conn, site.rng, host, count=int(params.get("count", 5)),
+                                                        neb_conn=site.neb, volumes="placeholder"))
+    dbev.set_host_state(site.neb, host, "down")
+    return f"{host} failed: DOWN in every controller, {faults} of its jobs faulted, volumes down with df placeholder"
+
+
+def _disk_fill(site: Site, params: dict) -> str:
+    fraction = float(params.get("fraction", 0.97))
+    return _volumes(site, params, lambda name: dbev.fill_volume(site.neb, name, fraction), f"filled to {fraction:.0%}")
+
+
+def _neb_host(site: Site, params: dict) -> str:
+    host, state = _host(site, params), params.get("state", "repair")
+    if state not in dbev.HOST_STATES:
+        raise ValueError(f"unknown nebulous host state {state!r}; known: {', '.join(dbev.HOST_STATES)}")
+    return f"{dbev.set_host_state(site.neb, host, state)} volumes of {host} set {state}"
+
+
+def _summit(site: Site, params: dict, change, what: str) -> str:
+    n = change(site.conn, site.rng, count=int(params.get("count", 10)), n_ota=site.rates.n_ota)
+    return f"{n} exposures {what}"
+
+
+_HANDLERS = {
+    "fault-storm": _fault_storm,
+    "revert": _revert,
+    "disk-fill": _disk_fill,
+    "df-placeholder": lambda site, p: _volumes(site, p, lambda name: dbev.nebdiskd_placeholder(site.neb, name),
+                                               "show the df placeholder (total=1, used=1)"),
+    "unmount": lambda site, p: _volumes(site, p, lambda name: dbev.unmount_volume(site.neb, name), "unmounted"),
+    "neb-host": _neb_host,
+    "summit-behind": lambda site, p: _summit(site, p, dbev.summit_falls_behind, "wait at the summit"),
+    "burntool-behind": lambda site, p: _summit(site, p, dbev.burntool_falls_behind, "wait for burntool"),
+    "host-failure": _host_failure,
+}
+
+
 def apply(site: Site, event: str, params: dict) -> str:
     """Apply one event; return a one-line description of what changed."""
-    if params.get("every"):
-        site.recurring.append((event, {k: v for k, v in params.items() if k != "every"}))
-        return f"{event} will repeat every step"
     if event in sim.EVENTS:
-        wanted = params if params.get("server") or event.startswith("host-") else {"server": "stdscience", **params}
-        for directory in _servers(site, wanted):
-            sim.apply_event(directory, event, host=params.get("host"), label=params.get("label"),
-                            busy_wait=params.get("busy_wait"))
-        return f"{event} on {wanted.get('server') or 'every server'}"
-    if event == "fault-storm":
-        stage = params.get("stage", "chip")
-        changed = demo_db.fault_storm(site.root, site.dbname, stage, int(params.get("count", 20)),
-                                      int(params.get("fault", 2)), site.rng)
-        run_task = {"chip": "chip.imfile.run", "camera": "camera.exp.run", "warp": "warp.skycell.run",
-                    "diff": "diff.skycell.run"}[stage]
-        if "stdscience" in site.servers:
-            sim.record_finished(site.servers["stdscience"], run_task, good=0, failed=changed)
-        return f"{changed} {stage} components faulted"
-    if event == "revert":
-        return f"{demo_db.revert(site.root, site.dbname, params.get('stage', 'chip'))} components reverted"
-    if event == "disk-fill":
-        rows = demo_db.grow_disks(site.root, site.nebulous_db, float(params.get("fraction", 0.05)), params.get("host"))
-        return f"{rows} volumes filled further"
-    if event == "neb-host":
-        rows = demo_db.set_neb_host(site.root, site.nebulous_db, params["host"], params.get("state", "repair"))
-        return f"{rows} volumes of {params['host']} set {params.get('state', 'repair')}"
-    if event == "host-failure":
-        host = params["host"]
-        for directory in site.servers.values():
-            sim.apply_event(directory, "host-down", host=host)
-        demo_db.set_neb_host(site.root, site.nebulous_db, host, "down", df_ok=False)
-        return f"{host} failed: DOWN in every controller, nebulous volumes down with df placeholder"
+        return _pantasks(site, event, params)
+    if event in _HANDLERS:
+        return _HANDLERS[event](site, params)
     raise ValueError(f"unknown event {event!r}; known: {', '.join(ALL_EVENTS)}")
-
-
-def run_reverts(site: Site) -> int:
-    """Revert tasks that are active in stdscience run their SQL (the real ones poll every 1800 s)."""
-    directory = site.servers.get("stdscience")
-    if directory is None:
-        return 0
-    active = {t["name"] for t in pstate.load(directory)["tasks"] if t["active"]}
-    return sum(demo_db.revert(site.root, site.dbname, stage)
-               for stage, task in demo_db.REVERT_TASK.items() if task in active)
 
 
 # ---- the control directory: `ipp-sim inject` drops one JSON file per event; the demo applies and removes it

@@ -150,6 +150,16 @@ def stall_label(conn, label: str) -> int:
     return changed
 
 
+def unstall_label(conn, label: str) -> int:
+    """Undo stall_label: the label's stalled runs progress again (the czar re-added it)."""
+    changed = 0
+    with conn.cursor() as cur:
+        for stage in STAGES.values():
+            changed += cur.execute(f"UPDATE `{stage.run_table}` SET note = NULL WHERE label = %s AND note = %s",
+                                   (label, STALL_NOTE))
+    return changed
+
+
 def host_goes_bad(conn, rng: random.Random, host: str, *, count: int = 20, neb_conn=None,
                   volumes: str = "keep") -> int:
     """Pending components land on `host` and fail with fault 2; optionally its volumes go too.
@@ -159,16 +169,21 @@ def host_goes_bad(conn, rng: random.Random, host: str, *, count: int = 20, neb_c
     for stage in PROCESSING_ORDER:
         total += inject_faults(conn, rng, stage=stage, code=2, count=count, hosts=(host,))
     if neb_conn is not None and volumes != "keep":
-        with neb_conn.cursor() as cur:
-            cur.execute("SELECT name FROM volume WHERE host = %s ORDER BY name", (host,))
-            for (name,) in cur.fetchall():
-                if volumes == "unmounted":
-                    unmount_volume(neb_conn, name)
-                elif volumes == "placeholder":
-                    nebdiskd_placeholder(neb_conn, name)
-                else:
-                    raise ValueError(f"unknown volumes mode {volumes!r}")
+        for name in host_volumes(neb_conn, host):
+            if volumes == "unmounted":
+                unmount_volume(neb_conn, name)
+            elif volumes == "placeholder":
+                nebdiskd_placeholder(neb_conn, name)
+            else:
+                raise ValueError(f"unknown volumes mode {volumes!r}")
     return total
+
+
+def host_volumes(neb_conn, host: str) -> list[str]:
+    """Names of the nebulous volumes on `host`."""
+    with neb_conn.cursor() as cur:
+        cur.execute("SELECT name FROM volume WHERE host = %s ORDER BY name", (host,))
+        return [row[0] for row in cur.fetchall()]
 
 
 def fill_volume(neb_conn, volume: str, fraction: float = 0.99) -> int:

@@ -34,6 +34,10 @@ def _finish(state: dict, task: dict, job: dict, rng: random.Random) -> None:
         task["nfailure"] += 1
     else:
         task["nsuccess"] += 1
+    _release_host(state, job)
+
+
+def _release_host(state: dict, job: dict) -> None:
     host = next((h for h in state["hosts"] if h["name"] == job.get("host")), None)
     if host is not None and host["state"] in ("BUSY", "IDLE"):
         host["state"] = "OFF" if host.get("markoff") else "IDLE"
@@ -45,7 +49,9 @@ def _complete_jobs(state: dict, now: float, rng: random.Random) -> None:
     keep = []
     for job in state["jobs"]:
         task = tasks.get(job["task"])
-        done = job["state"] == "BUSY" and now >= job["start"] + job["seconds"] and job.get("label") not in stalled
+        # jobs started for DB work (work=) end when the DB says so, through record_finished
+        done = (job["state"] == "BUSY" and now >= job["start"] + job["seconds"] and job.get("label") not in stalled
+                and not job.get("db"))
         if task is None or not done:
             keep.append(job)
         else:
@@ -53,14 +59,16 @@ def _complete_jobs(state: dict, now: float, rng: random.Random) -> None:
     state["jobs"] = keep
 
 
-def _start_job(state: dict, task: dict, now: float, rng: random.Random, host: str | None, label: str | None) -> None:
+def _start_job(state: dict, task: dict, now: float, rng: random.Random, host: str | None, label: str | None,
+               db: bool = False) -> None:
     job_id = state["next_job_id"]
     state["next_job_id"] += 1
     task["njobs"] += 1
     task["command"] = task["argv0"]
     args = ["--threads", "4", "--dbname", "gpc1"] + (["--label", label] if label else [])
     state["jobs"].append({"id": job_id, "task": task["name"], "state": "BUSY", "argv0": task["argv0"], "args": args,
-                          "host": host, "label": label, "start": now, "seconds": rng.uniform(*JOB_SECONDS)})
+                          "host": host, "label": label, "start": now, "seconds": rng.uniform(*JOB_SECONDS),
+                          "db": db})
     for h in state["hosts"]:
         if h["name"] == host:
             h["state"] = "BUSY"
@@ -110,7 +118,7 @@ def _run_task(state: dict, task: dict, step: float, now: float, rng: random.Rand
         count = min(len(free), max(0, (wanted if wanted is not None else rng.randint(0, 3)) - busy_here))
         for slot in range(count):
             host = free[slot]["name"] if free[slot] else None
-            _start_job(state, task, now, rng, host, rng.choice(labels))
+            _start_job(state, task, now, rng, host, rng.choice(labels), db=wanted is not None)
 
 
 def _ns_new_day(state: dict, today: str) -> None:
@@ -215,11 +223,20 @@ def apply_event(directory: str | os.PathLike, event: str, *, host: str | None = 
 
 
 def record_finished(directory: str | os.PathLike, task_name: str, *, good: int, failed: int) -> None:
-    """Count jobs of `task_name` that ran and ended (e.g. the ones whose faults the DB now shows)."""
+    """Count jobs of `task_name` that ran and ended (e.g. the components the DB now shows done or faulted).
+
+    Busy jobs started for DB work (advance(work=...)) are the ones that ended first; the rest started and
+    ended within the step."""
     with st.modify(directory) as state:
+        stalled = set(state.get("stalled_labels", []))
         for task in state["tasks"]:
             if task["name"] == task_name and (good or failed):
-                task["njobs"] += good + failed
+                ended = [j for j in state["jobs"] if j["task"] == task_name and j.get("db")
+                         and j.get("label") not in stalled][:good + failed]
+                for job in ended:
+                    state["jobs"].remove(job)
+                    _release_host(state, job)
+                task["njobs"] += good + failed - len(ended)
                 task["nsuccess"] += good
                 task["nfailure"] += failed
                 task["command"] = task["argv0"]

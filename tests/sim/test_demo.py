@@ -55,6 +55,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _demo_info(run_dir, timeout: float) -> dict:
+    """demo.json, written once every part is up (the exporter can answer a scrape a little earlier)."""
+    deadline = time.monotonic() + timeout
+    while not (run_dir / "demo.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return json.loads((run_dir / "demo.json").read_text())
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
     need_tool("mariadbd", "/usr/sbin/mariadbd")
@@ -80,8 +88,13 @@ def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
                                      "cleanup", "--run-dir", str(run_dir)], capture_output=True, text=True,
                                     timeout=30, check=False)
             assert inject.returncode == 0, inject.stderr
-            _wait_for(port, [r'^ipp_pantasks_scheduler_running\{server="cleanup"\} 0'], timeout=20)
-        info = json.loads((run_dir / "demo.json").read_text())
+            inject = subprocess.run([sys.executable, "-m", "ippsim.cli", "inject", "df-placeholder", "--host", "ipp003",
+                                     "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=30,
+                                    check=False)
+            assert inject.returncode == 0, inject.stderr
+            _wait_for(port, [r'^ipp_pantasks_scheduler_running\{server="cleanup"\} 0',
+                             r'^ipp_nebulous_volume_df_ok\{host="ipp003",volume="ipp003.0"\} 0'], timeout=20)
+        info = _demo_info(run_dir, timeout=20)
         pids = list(info["children"].values())
         pids.append(int((run_dir / "mariadb" / "mysqld.pid").read_text()))
         pids.append(int((run_dir / "sshd" / "sshd.pid").read_text()))
@@ -95,7 +108,13 @@ def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
             time.sleep(0.1)
         assert not [pid for pid in pids if _alive(pid)]
         assert _metrics(port) == ""
-        assert "stopped; nothing left running" in (tmp_path / "demo.out").read_text()
+        out = (tmp_path / "demo.out").read_text()
+        assert "stopped; nothing left running" in out
+        if sig == signal.SIGINT:  # time moved the DB on, and the story's DB event ran through the shared code
+            # stdscience hangs at step 1, so processing stops there, but the summit keeps copying
+            assert re.search(r"^step 1: 0 components processed, \d+ jobs failed, [1-9]\d* imfiles downloaded",
+                             out, re.M), out
+            assert "stall-label on stdscience; " in out or "step 6" not in out
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)

@@ -1,0 +1,311 @@
+"""Demo events and time steps change the DB and the pantasks servers exactly as intended, through the shared code."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from ippsim import demo_events as de
+from ippsim import events as dbev
+from ippsim.pantasks import render, sim
+from ippsim.pantasks import state as pstate
+from ippsim.pantasks.sites import SERVER_TASKS, create_server
+from ippsim.scenario import Rates, ScenarioSpec, build
+from ippsim.site import create_database
+from ippsim.tools.config import environment
+
+SPEC = replace(ScenarioSpec.tiny(seed=6), tonight_exposures=40)  # pending work of every stage in two labels
+LABELS = tuple(name for name, _prio in SPEC.labels)
+SERVER_LABELS = LABELS[:2]  # the third label's faults are not the revert tasks' business
+
+
+def _make_site(root, tmp_path, dbname="gpc1", nebulous_db="nebulous") -> de.Site:
+    build(root, SPEC, dbname=dbname, nebulous_db=nebulous_db)
+    servers = {name: create_server(tmp_path / dbname / name, name, hosts=tuple(SPEC.host_names),
+                                   labels=SERVER_LABELS, seed=index)
+               for index, name in enumerate(SERVER_TASKS)}
+    return de.Site(root=root, dbname=dbname, nebulous_db=nebulous_db, servers=servers, rng=random.Random(1),
+                   hosts=tuple(SPEC.host_names), rates=Rates(components_per_tick=3, fault_rate=0.3)).open()
+
+
+@pytest.fixture
+def site(site_db, tmp_path):
+    demo_site = _make_site(site_db.root, tmp_path)
+    yield demo_site
+    demo_site.close()
+
+
+def _one(conn, sql, params=()):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()
+
+
+def _task(site, server, name) -> dict:
+    return next(t for t in pstate.load(site.servers[server])["tasks"] if t["name"] == name)
+
+
+def _faults(conn, stage: str, code: int) -> int:
+    s = dbev.STAGES[stage]
+    return _one(conn, f"SELECT COUNT(*) FROM `{s.component_table}` p JOIN `{s.run_table}` r"
+                      f" ON r.`{s.run_id}` = p.`{s.run_id}` WHERE r.state = 'new' AND p.fault = %s", (code,))[0]
+
+
+def test_fault_storm_on_one_stage_faults_that_many_and_counts_failed_jobs(site):
+    before_db, before = _faults(site.conn, "chip", 5), _task(site, "stdscience", "chip.imfile.run")
+    text = de.apply(site, "fault-storm", {"stage": "chip", "count": 3, "fault": 5})
+    after = _task(site, "stdscience", "chip.imfile.run")
+    assert text == "3 chip components faulted with 5"
+    assert _faults(site.conn, "chip", 5) == before_db + 3
+    assert (after["njobs"] - before["njobs"], after["nfailure"] - before["nfailure"]) == (3, 3)
+    assert after["nsuccess"] == before["nsuccess"]
+
+
+def test_fault_storm_without_stage_hits_every_stage(site):
+    failed_before = sum(t["nfailure"] for t in pstate.load(site.servers["stdscience"])["tasks"])
+    faults_before = {stage: _faults(site.conn, stage, 3) for stage in dbev.PROCESSING_ORDER}
+    n = int(de.apply(site, "fault-storm", {"count": 14, "fault": 3}).split()[0])
+    per_stage = {stage: _faults(site.conn, stage, 3) - faults_before[stage] for stage in dbev.PROCESSING_ORDER}
+    assert n == sum(per_stage.values()) and sum(1 for v in per_stage.values() if v) >= 5
+    failed = sum(t["nfailure"] for t in pstate.load(site.servers["stdscience"])["tasks"]) - failed_before
+    assert failed == n - per_stage["destreak"]  # destreak has no run task in stdscience
+
+
+def test_unknown_stage_host_and_event_are_refused(site):
+    for event, params in (("fault-storm", {"stage": "nope"}), ("disk-fill", {"host": "ipp999"}),
+                          ("revert", {"stage": "fake"}), ("neb-host", {"host": "ipp001", "state": "sideways"})):
+        with pytest.raises(ValueError):
+            de.apply(site, event, params)
+    with pytest.raises(ValueError, match="unknown event"):
+        de.apply(site, "meteor", {})
+
+
+def _switch_on_reverts(site) -> None:
+    with pstate.modify(site.servers["stdscience"]) as state:
+        for task in state["tasks"]:
+            if task["name"] in de.REVERT_COMMANDS:
+                task["active"] = True
+
+
+def _inject_mixed_faults(conn) -> None:
+    # the generator lets tonight's diffs point at tonight's pending stacks; real diffs use finished template
+    # stacks, and only then can stacktool delete a faulted stack sum (diffInputSkyfile.stack2 is a foreign key)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE diffInputSkyfile SET stack2 = NULL")
+    rng = random.Random(9)
+    for stage, code in (("chip", 2), ("chip", 4), ("camera", 3), ("warp", 2), ("warp", 4), ("stack", 2),
+                        ("stack", 5), ("diff", 5)):
+        for label in LABELS:
+            dbev.inject_faults(conn, rng, stage=stage, code=code, count=1, label=label)
+
+
+TABLES = ("chipProcessedImfile", "camProcessedExp", "warpSkyfile", "stackSumSkyfile", "diffSkyfile")
+
+
+def _table(conn, table) -> list:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT * FROM `{table}`")
+        return sorted(map(repr, cur.fetchall()))
+
+
+def test_revert_tasks_change_exactly_what_the_tool_command_lines_change(site, site_db, tmp_path):
+    """Same site twice: run_reverts on one, the stand-in CLIs with the tasks' argv on the other."""
+    create_database(site_db.root, "gpc1cli", "gpc1")
+    create_database(site_db.root, "nebcli", "nebulous")
+    try:
+        other = _make_site(site_db.root, tmp_path, "gpc1cli", "nebcli")
+        for conn in (site.conn, other.conn):
+            _inject_mixed_faults(conn)
+        assert _table(site.conn, "warpSkyfile") == _table(other.conn, "warpSkyfile")
+        before = {t: _table(site.conn, t) for t in TABLES}
+        _switch_on_reverts(site)
+        changed, failures = de.run_reverts(site)
+        env = {**os.environ, **environment(site_db.root, dbname="gpc1cli")}
+        for task, (tool, mode, _extra) in de.REVERT_COMMANDS.items():
+            argv = [sys.executable, "-m", "ippsim.tools", tool, mode, *de.revert_argv(task, list(SERVER_LABELS),
+                                                                                       "gpc1cli")]
+            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+            assert result.returncode == 0, result.stderr
+        for table in TABLES:
+            assert _table(site.conn, table) == _table(other.conn, table), table
+        assert changed > 0 and failures == [] and all(_table(site.conn, t) != before[t] for t in TABLES)
+        other.close()
+    finally:
+        with site_db.root.connect() as conn, conn.cursor() as cur:
+            cur.execute("DROP DATABASE gpc1cli")
+            cur.execute("DROP DATABASE nebcli")
+
+
+def test_revert_tasks_follow_the_real_fault_filters_and_labels(site):
+    _inject_mixed_faults(site.conn)
+    _switch_on_reverts(site)
+    before = _task(site, "stdscience", "warp.revert.warped")
+    de.run_reverts(site)
+    by_label = ("SELECT r.label, p.fault FROM `{c}` p JOIN `{r}` r ON r.`{i}` = p.`{i}`"
+                " WHERE r.state = 'new' AND p.fault <> 0")
+    left = {}
+    for stage in ("chip", "camera", "warp", "stack", "diff"):
+        s = dbev.STAGES[stage]
+        with site.conn.cursor() as cur:
+            cur.execute(by_label.format(c=s.component_table, r=s.run_table, i=s.run_id))
+            left[stage] = set(cur.fetchall())
+    for stage in ("chip", "camera", "diff"):  # every non-zero fault of the server's labels went
+        assert {label for label, _f in left[stage]} <= {LABELS[2]}
+    for stage in ("warp", "stack"):  # only fault 2, only the server's labels
+        assert (LABELS[0], 2) not in left[stage] and (LABELS[1], 2) not in left[stage]
+    assert (LABELS[0], 4) in left["warp"] and (LABELS[0], 5) in left["stack"] and (LABELS[2], 2) in left["warp"]
+    assert _task(site, "stdscience", "warp.revert.warped")["njobs"] == before["njobs"] + 1
+
+
+def test_reverts_do_nothing_while_off_or_while_the_server_hangs(site):
+    _inject_mixed_faults(site.conn)
+    assert de.run_reverts(site) == (0, [])  # revert tasks start switched off
+    _switch_on_reverts(site)
+    sim.apply_event(site.servers["stdscience"], "hung")
+    assert de.run_reverts(site) == (0, [])
+    assert _faults(site.conn, "chip", 2) > 0
+
+
+def test_a_revert_the_database_refuses_is_a_failed_job_and_the_others_still_run(site):
+    dbev.inject_faults(site.conn, random.Random(3), stage="stack", code=2, count=1, label=LABELS[0])
+    dbev.inject_faults(site.conn, random.Random(3), stage="chip", code=2, count=1, label=LABELS[0])
+    _switch_on_reverts(site)  # the faulted stack sum is still an input of a diff: the DELETE hits the foreign key
+    stack_before, chip_before = _task(site, "stdscience", "stack.revert"), _task(site, "stdscience", "chip.revert")
+    changed, failures = de.run_reverts(site)
+    assert [f.split(":")[0] for f in failures] == ["stack.revert"] and "foreign key" in failures[0]
+    assert _task(site, "stdscience", "stack.revert")["nfailure"] == stack_before["nfailure"] + 1
+    assert _task(site, "stdscience", "chip.revert")["nsuccess"] == chip_before["nsuccess"] + 1
+    assert changed > 0 and _faults(site.conn, "chip", 2) == 0 and _faults(site.conn, "stack", 2) > 0
+
+
+def test_manual_revert_event_runs_the_tool_with_label_and_fault(site):
+    _inject_mixed_faults(site.conn)
+    fours, twos = _faults(site.conn, "warp", 4), _faults(site.conn, "warp", 2)
+    text = de.apply(site, "revert", {"stage": "warp", "label": LABELS[0], "fault": 4})
+    assert text.startswith("warptool -revertwarped -label M31.nightlyscience -fault 4: deleted 1,")
+    assert (_faults(site.conn, "warp", 4), _faults(site.conn, "warp", 2)) == (fours - 1, twos)
+
+
+def _volumes(site, host):
+    with site.neb.cursor() as cur:
+        cur.execute("SELECT name, total, used, allocate, available FROM mountedvol WHERE host = %s", (host,))
+        return cur.fetchall()
+
+
+def test_disk_events_change_the_hosts_mounted_volumes(site):
+    assert de.apply(site, "disk-fill", {"host": "ipp002", "fraction": 0.96}) == "1 volumes of ipp002 filled to 96%"
+    assert all(0.955 < used / total <= 0.96 for _n, total, used, _a, _v in _volumes(site, "ipp002"))
+    assert all(used / total < 0.9 for _n, total, used, _a, _v in _volumes(site, "ipp001"))
+    de.apply(site, "df-placeholder", {"host": "ipp003"})
+    assert [(t, u) for _n, t, u, _a, _v in _volumes(site, "ipp003")] == [(1, 1)]
+    de.apply(site, "unmount", {"host": "ipp004"})
+    assert _volumes(site, "ipp004") == ()
+    de.apply(site, "neb-host", {"host": "ipp001", "state": "down"})
+    assert [(a, v) for _n, _t, _u, a, v in _volumes(site, "ipp001")] == [(0, 0)]
+    assert _one(site.neb, "SELECT allocate, available FROM volume WHERE host = 'ipp001'") == (0, 0)
+
+
+def test_host_failure_downs_the_host_everywhere(site):
+    failed_before = sum(t["nfailure"] for t in pstate.load(site.servers["stdscience"])["tasks"])
+    faults_before = {stage: _faults(site.conn, stage, 2) for stage in dbev.PROCESSING_ORDER}
+    text = de.apply(site, "host-failure", {"host": "ipp003", "count": 2})
+    for directory in site.servers.values():
+        assert [h["state"] for h in pstate.load(directory)["hosts"] if h["name"] == "ipp003"] == ["DOWN"]
+    assert [v[1:] for v in _volumes(site, "ipp003")] == [(1, 1, 0, 0)]
+    added = {stage: _faults(site.conn, stage, 2) - n for stage, n in faults_before.items()}
+    assert f"{sum(added.values())} of its jobs faulted" in text and sum(added.values()) >= 10
+    failed = sum(t["nfailure"] for t in pstate.load(site.servers["stdscience"])["tasks"]) - failed_before
+    assert failed == sum(added.values()) - added["destreak"]  # destreak has no run task in stdscience
+
+
+def test_stall_label_stalls_pantasks_jobs_and_db_runs_and_unstall_undoes_both(site):
+    label = LABELS[0]
+    new_runs = _one(site.conn, "SELECT COUNT(*) FROM chipRun WHERE label = %s AND state = 'new'", (label,))[0]
+    assert new_runs > 0
+    de.apply(site, "stall-label", {"label": label})
+    assert pstate.load(site.servers["stdscience"])["stalled_labels"] == [label]
+    assert _one(site.conn, "SELECT COUNT(*) FROM chipRun WHERE label = %s AND state = 'new' AND note = %s",
+                (label, dbev.STALL_NOTE))[0] == new_runs
+    assert not dbev.pending_components(site.conn, "chip", label=label)
+    de.apply(site, "unstall-label", {"label": label})
+    assert pstate.load(site.servers["stdscience"])["stalled_labels"] == []
+    assert _one(site.conn, "SELECT COUNT(*) FROM chipRun WHERE note = %s", (dbev.STALL_NOTE,))[0] == 0
+
+
+def test_summit_and_burntool_fall_behind(site):
+    exps = _one(site.conn, "SELECT COUNT(*) FROM summitExp")[0]
+    unburnt = _one(site.conn, "SELECT COUNT(*) FROM rawImfile WHERE burntool_state = 0")[0]
+    assert de.apply(site, "summit-behind", {"count": 3}) == "3 exposures wait at the summit"
+    assert _one(site.conn, "SELECT COUNT(*) FROM summitExp")[0] == exps + 3
+    de.apply(site, "burntool-behind", {"count": 2})
+    assert _one(site.conn, "SELECT COUNT(*) FROM rawImfile WHERE burntool_state = 0")[0] == unburnt + 2 * 4
+
+
+def _busy(site, server, task) -> int:
+    return sum(1 for j in pstate.load(site.servers[server])["jobs"] if j["task"] == task)
+
+
+def test_a_step_moves_the_db_and_the_run_task_counters_together(site):
+    for _ in range(2):  # the second step ends the DB-backed jobs the first one started
+        chip_rows = _one(site.conn, "SELECT COUNT(*), COALESCE(SUM(fault <> 0), 0) FROM chipProcessedImfile")
+        before = _task(site, "stdscience", "chip.imfile.run")
+        expected = min(3, len(dbev.pending_components(site.conn, "chip")))
+        moved = de.step(site, 10.0)
+        after = _task(site, "stdscience", "chip.imfile.run")
+        rows, faulted = _one(site.conn, "SELECT COUNT(*), COALESCE(SUM(fault <> 0), 0) FROM chipProcessedImfile")
+        assert expected > 0 and moved["chip_components"] == expected and rows == chip_rows[0] + expected
+        ended = (after["nsuccess"] - before["nsuccess"]) + (after["nfailure"] - before["nfailure"])
+        assert ended == expected and after["nfailure"] - before["nfailure"] == faulted - chip_rows[1]
+        assert render.nrun(after) == _busy(site, "stdscience", "chip.imfile.run")  # Njobs = ended + running
+        pending = len(dbev.pending_components(site.conn, "chip"))
+        assert 0 < _busy(site, "stdscience", "chip.imfile.run") <= min(pending, len(site.hosts))
+        assert moved["downloaded"] > 0 and _task(site, "summitcopy", "summit_copy")["nsuccess"] > 0
+
+
+def test_a_step_stops_processing_while_stdscience_hangs(site):
+    sim.apply_event(site.servers["stdscience"], "hung")
+    before = pstate.load(site.servers["stdscience"])["tasks"]
+    moved = de.step(site, 10.0)
+    assert all(moved[f"{s}_components"] == 0 for s in dbev.PROCESSING_ORDER)
+    assert pstate.load(site.servers["stdscience"])["tasks"] == before
+    assert moved["arrived"] == 1  # the summit does not wait for pantasks
+
+
+def _all_faults(site) -> int:
+    return sum(_one(site.conn, f"SELECT COUNT(*) FROM `{dbev.STAGES[s].component_table}` WHERE fault <> 0")[0]
+               for s in dbev.PROCESSING_ORDER)
+
+
+@pytest.mark.parametrize("name", sorted(de.SCENARIOS))
+def test_each_story_moves_what_its_name_promises(site, name):
+    faulted_before = _all_faults(site)
+    for at in range(8):
+        for when, event, params in de.SCENARIOS[name]:
+            if when == at:
+                de.apply(site, event, dict(params))
+        de.step(site, 10.0)
+    fulls = [used / total for _n, total, used, _a, _v in _volumes(site, "ipp002")]
+    if name == "quiet-night":
+        assert _task(site, "stdscience", "chip.imfile.run")["nsuccess"] > 0  # work goes on, recorded as jobs
+        assert _task(site, "registration", "register.imfile.run")["nsuccess"] > 0
+    elif name == "fault-storm":
+        assert _all_faults(site) >= faulted_before + 10 and _faults(site.conn, "warp", 4) > 0
+    elif name == "disk-filling":
+        assert min(fulls) > 0.95
+    elif name == "host-failure":
+        assert [v[1:] for v in _volumes(site, "ipp003")] == [(1, 1, 0, 0)]
+        hosts = pstate.load(site.servers["registration"])["hosts"]
+        assert [h["state"] for h in hosts if h["name"] == "ipp003"] == ["DOWN"]
+    else:
+        states = {n: pstate.load(d) for n, d in site.servers.items()}
+        assert states["stdscience"]["mode"] == "hung" and states["registration"]["mode"] == "down"
+        assert min(render.nrun(t) for t in states["distribution"]["tasks"]) < 0
+        assert states["summitcopy"]["scheduler"] != "running"
+        assert _one(site.conn, "SELECT COUNT(*) FROM chipRun WHERE note = %s", (dbev.STALL_NOTE,))[0] > 0
+    if name != "disk-filling":
+        assert max(fulls) < 0.95
