@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, replace
@@ -14,11 +12,10 @@ from pathlib import Path
 
 import pymysql
 
-from ippsim.procs import ManagedServer, free_loopback_port, stop_process_group
+from ippsim.procs import ManagedServer, die_with_parent, free_loopback_port, stop_process_group
 
 # sun_path is 108 bytes on Linux; leave room for the terminating NUL.
 _MAX_SOCKET_PATH = 100
-_PR_SET_PDEATHSIG = 1
 
 
 class MariaDBError(RuntimeError):
@@ -47,15 +44,6 @@ class ConnParams:
         if tcp:
             return pymysql.connect(host=self.host, port=self.port, **options)
         return pymysql.connect(unix_socket=self.socket, **options)
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the server when the process that started it dies (no orphans)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: atexit/finally still stop the server
-        pass
 
 
 def find_binaries() -> tuple[str, str] | None:
@@ -150,7 +138,7 @@ class MariaDBServer(ManagedServer):
         self.error_log.unlink(missing_ok=True)
         # own process group, so stop() can signal it like the site's other servers (a terminal's Ctrl-C skips it)
         self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                         stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,
                                          start_new_session=True)
         self._params = ConnParams(socket=str(self.socket_path), host="127.0.0.1", port=port)
 

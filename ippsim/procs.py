@@ -1,11 +1,14 @@
-"""Shared by the local servers of the simulated site: free loopback ports, group shutdown, `with` support."""
+"""Shared by the local servers of the simulated site: free loopback ports, no orphans, group shutdown, `with`."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+
+_PR_SET_PDEATHSIG = 1
 
 
 def free_loopback_port() -> int:
@@ -13,6 +16,15 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this (child) process when the process that started it dies (no orphans)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: atexit/finally still stop the server
+        pass
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ippsim.procs import ManagedServer, free_loopback_port, stop_process_group
+from ippsim.procs import ManagedServer, die_with_parent, free_loopback_port, stop_process_group
 
 _PRIVSEP_DIR = Path("/run/sshd")  # sshd refuses to start as root without its privilege-separation directory
 
@@ -131,7 +131,7 @@ class SshdServer(ManagedServer):
             argv = [self.sshd, "-D", "-e", "-f", str(self.config)]
             with open(self.log, "ab") as log:
                 self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                                 start_new_session=True)
+                                                 start_new_session=True, preexec_fn=die_with_parent)
             try:
                 self._wait(chosen)
                 self._info = SshdInfo("127.0.0.1", chosen, self.user, str(self.client_key), str(self.known_hosts))
