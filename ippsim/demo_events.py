@@ -240,8 +240,8 @@ def _pantasks(site: Site, event: str, params: dict) -> str:
                         busy_wait=params.get("busy_wait"))
     text = f"{event} on {wanted.get('server') or 'every server'}"
     if event in ("stall-label", "unstall-label"):
-        change = dbev.stall_label if event == "stall-label" else dbev.unstall_label
-        text += f"; {change(site.conn, params['label'])} runs of {params['label']} in the DB"
+        runs = dbev.stall_label(site.conn, params["label"], stalled=event == "stall-label")
+        text += f"; {runs} runs of {params['label']} in the DB"
     return text
 
 

@@ -140,23 +140,16 @@ def fault_storm(conn, rng: random.Random, *, count: int = 200, codes=(2,), hosts
     return total
 
 
-def stall_label(conn, label: str) -> int:
-    """Mark every pending run of `label` so that advance() never progresses it (pantasks lost the label)."""
+def stall_label(conn, label: str, *, stalled: bool = True) -> int:
+    """Mark every pending run of `label` so that advance() never progresses it (pantasks lost the label).
+
+    stalled=False releases the label's stalled runs again (the czar re-added it)."""
+    sql = ("UPDATE `{}` SET note = %s WHERE label = %s AND state = 'new'" if stalled
+           else "UPDATE `{}` SET note = NULL WHERE note = %s AND label = %s")
     changed = 0
     with conn.cursor() as cur:
         for stage in STAGES.values():
-            changed += cur.execute(f"UPDATE `{stage.run_table}` SET note = %s WHERE label = %s AND state = 'new'",
-                                   (STALL_NOTE, label))
-    return changed
-
-
-def unstall_label(conn, label: str) -> int:
-    """Undo stall_label: the label's stalled runs progress again (the czar re-added it)."""
-    changed = 0
-    with conn.cursor() as cur:
-        for stage in STAGES.values():
-            changed += cur.execute(f"UPDATE `{stage.run_table}` SET note = NULL WHERE label = %s AND note = %s",
-                                   (label, STALL_NOTE))
+            changed += cur.execute(sql.format(stage.run_table), (STALL_NOTE, label))
     return changed
 
 
