@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--server", help="pantasks server (default: stdscience; host-* events: every server)")
     i.add_argument("--host", help="host for host-*, host-failure, neb-host, disk-fill, df-placeholder, unmount"
                                   " (e.g. ipp003)")
-    i.add_argument("--label", help="label for stall-label / unstall-label; limits fault-storm and revert to it")
+    i.add_argument("--label", help="label for stall-label / unstall-label; limits fault-storm --stage and revert to it")
     i.add_argument("--stage", help="fault-storm: chip camera fake warp stack diff destreak dist summitcopy"
                                    " (default: every stage); revert: chip camera warp stack diff (default chip)")
     i.add_argument("--state", help="neb-host state: up, repair, down, allocate_only (default repair)")
