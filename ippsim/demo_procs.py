@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+
+from ippsim.procs import die_with_parent, stop_process_group
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -25,8 +26,9 @@ class Child:
         self.name, self.argv, self.log_path = name, argv, log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
+            # own session so stop() ends the whole group; die_with_parent so a killed demo leaves no orphans
             self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=cwd,
-                                            start_new_session=True)
+                                            start_new_session=True, preexec_fn=die_with_parent)
 
     @property
     def pid(self) -> int:
@@ -37,16 +39,7 @@ class Child:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the group, wait, then SIGKILL it."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout=timeout)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(self.process, timeout)
 
     def log_tail(self, chars: int = 2000) -> str:
         try:

@@ -71,6 +71,9 @@ class GenContext:
     summit_fault_rate: float = 0.03
     done_fraction: float = 0.5
     ids: Ids = field(default_factory=Ids)
+    # A finished stack that later diffs use as their template (stack2), as real warp-stack diffs do; a
+    # pending (maybe faulted) stack is never an input, so a stack revert is not blocked by diffInputSkyfile.
+    template_stack: int | None = None
 
     def fault(self) -> int:
         """0, or a processing fault code drawn with FAULT_WEIGHTS."""
@@ -246,7 +249,9 @@ def emit_after_warp(emit: Emit, ctx: GenContext, *, warp_id: int, exp_id: int, c
     emit("diffRun", (diff_id, run_state, rc["workdir"], label, rc["data_group"], rc["dist_group"], rc["reduction"],
                      registered, TESS_ID, 2, None))
     for cell in cells:
-        emit("diffInputSkyfile", (diff_id, cell, warp_id, stack_id, TESS_ID))
+        emit("diffInputSkyfile", (diff_id, cell, warp_id, ctx.template_stack, TESS_ID))
+    if not pending:
+        ctx.template_stack = stack_id
     for cell, fault in _partial(ctx, cells, pending):
         emit("diffSkyfile", (diff_id, cell, f"{rc['workdir']}/{diff_id}.{cell}", data_state, ctx.host(), 0.8, 0,
                              fault))

@@ -174,13 +174,30 @@ def test_reverts_do_nothing_while_off_or_while_the_server_hangs(site):
 def test_a_revert_the_database_refuses_is_a_failed_job_and_the_others_still_run(site):
     dbev.inject_faults(site.conn, random.Random(3), stage="stack", code=2, count=1, label=LABELS[0])
     dbev.inject_faults(site.conn, random.Random(3), stage="chip", code=2, count=1, label=LABELS[0])
-    _switch_on_reverts(site)  # the faulted stack sum is still an input of a diff: the DELETE hits the foreign key
+    with site.conn.cursor() as cur:  # make the faulted stack sum an input of a diff: the DELETE hits the foreign key
+        cur.execute("SELECT stack_id FROM stackSumSkyfile WHERE fault = 2 LIMIT 1")
+        (stack_id,), = cur.fetchall()
+        cur.execute("SELECT MIN(diff_id) FROM diffRun")
+        (diff_id,), = cur.fetchall()
+        cur.execute("INSERT INTO diffInputSkyfile (diff_id, skycell_id, stack2) VALUES (%s, 'skycell.x', %s)",
+                    (diff_id, stack_id))
+    site.conn.commit()
+    _switch_on_reverts(site)
     stack_before, chip_before = _task(site, "stdscience", "stack.revert"), _task(site, "stdscience", "chip.revert")
     changed, failures = de.run_reverts(site)
     assert [f.split(":")[0] for f in failures] == ["stack.revert"] and "foreign key" in failures[0]
     assert _task(site, "stdscience", "stack.revert")["nfailure"] == stack_before["nfailure"] + 1
     assert _task(site, "stdscience", "chip.revert")["nsuccess"] == chip_before["nsuccess"] + 1
     assert changed > 0 and _faults(site.conn, "chip", 2) == 0 and _faults(site.conn, "stack", 2) > 0
+
+
+def test_a_stack_revert_succeeds_when_no_diff_uses_the_faulted_stack(site):
+    dbev.inject_faults(site.conn, random.Random(3), stage="stack", code=2, count=1, label=LABELS[0])
+    _switch_on_reverts(site)  # generated diffs use finished template stacks, never a pending one
+    before = _task(site, "stdscience", "stack.revert")
+    changed, failures = de.run_reverts(site)
+    assert failures == [] and changed > 0 and _faults(site.conn, "stack", 2) == 0
+    assert _task(site, "stdscience", "stack.revert")["nsuccess"] == before["nsuccess"] + 1
 
 
 def test_manual_revert_event_runs_the_tool_with_label_and_fault(site):
