@@ -9,7 +9,8 @@ import secrets
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -110,6 +111,8 @@ class Demo:
         self._done(t0)
         t0 = time.monotonic()
         spec = scen.ScenarioSpec.tiny(self.opts.seed) if self.opts.size == "tiny" else scen.ScenarioSpec.demo(self.opts.seed)
+        # tonight is today's UTC date, so the exporter's current-night summit counts see it (builds stay seeded)
+        spec = replace(spec, night=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
         self._phase(2, 6, "filling the databases")
         result = scen.build(root, spec, progress=self._progress)
         self._done(t0, f": {result.rows} rows")

@@ -78,7 +78,9 @@ def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
     demo = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for(port, [r'^ipp_pantasks_up\{server="distribution"\} 1', r'^ipp_pantasks_up\{server="cleanup"\} 1',
-                         r'^ipp_processing_db_up\{dbname="gpc1"\} 1', r"^ipp_nebulous_db_up 1"], timeout=40)
+                         r'^ipp_processing_db_up\{dbname="gpc1"\} 1', r"^ipp_nebulous_db_up 1",
+                             # tonight is today's date: the summit counts of the current night are not empty
+                             r'^ipp_summit_exposures\{dbname="gpc1",status="taken"\} [1-9]'], timeout=40)
         config = (run_dir / "exporter.yml").read_text()
         assert "host: 127.0.0.1" in config  # distribution is reached through sshd (paramiko path)
         if sig == signal.SIGINT:  # the story and an injected event move the metrics (once is enough)
