@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import select
+import math
 import shlex
 import signal
 import subprocess
@@ -129,10 +130,16 @@ class LocalRunner:
 
 
 def remote_command(argv: Sequence[str], cwd: str | None = None, env: Mapping[str, str] | None = None,
-                   merge_stderr: bool = False) -> str:
-    """Build the remote shell string from fixed pieces; every argument and config value is shell-quoted."""
+                   merge_stderr: bool = False, time_limit: float | None = None) -> str:
+    """Build the remote shell string from fixed pieces; every argument and config value is shell-quoted.
+
+    With `time_limit`, coreutils `timeout` ends the remote command too: closing the SSH channel at our deadline
+    does not signal the remote process, and a hung pantasks_client would otherwise linger on the host.
+    """
     extra = _check_env(env)
     words = ["exec"]
+    if time_limit is not None:
+        words += ["timeout", "-k", "2", f"{math.ceil(time_limit)}"]
     if extra:
         words += ["env", *(f"{k}={v}" for k, v in sorted(extra.items()))]
     command = shlex.join([*words, *argv])
@@ -225,7 +232,7 @@ class SshRunner:
         """Run argv on the host; drain both streams while feeding stdin, and close the channel at the deadline."""
         start = time.monotonic()
         deadline = start + timeout
-        command = remote_command(argv, cwd, env, merge_stderr)
+        command = remote_command(argv, cwd, env, merge_stderr, time_limit=timeout + 1)
         channel = self._session()
         try:
             channel.exec_command(command)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -134,6 +136,28 @@ def test_ssh_timeout_is_honoured(ssh):
         ssh.run(["sleep", "60"], timeout=1.0)
     assert time.monotonic() - start < 2.5
     assert ssh.run(["echo", "after"], timeout=10).stdout == b"after\n"  # the connection is still usable
+
+
+def _live_processes_with(marker: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (proc / "cmdline").read_bytes().decode(errors="replace") and \
+                    (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                found.append(int(proc.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def test_ssh_timeout_also_ends_the_remote_command(ssh):
+    marker = f"ipp-remote-hang-{os.getpid()}-{time.monotonic_ns()}"
+    with pytest.raises(CommandTimedOut):
+        ssh.run([PY, "-c", "import time; time.sleep(60)", marker], timeout=1.0)
+    deadline = time.monotonic() + 8  # remote limit is timeout + 1 s, then SIGKILL 2 s later
+    while _live_processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _live_processes_with(marker) == []
 
 
 def test_ssh_huge_output_on_both_streams(ssh):
