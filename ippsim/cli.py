@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--exporter-port", type=int, default=8475, help="exporter port on 127.0.0.1 (default: %(default)s)")
     d.add_argument("--prometheus-port", type=int, default=9090, help="Prometheus port (default: %(default)s)")
     d.add_argument("--alertmanager-port", type=int, default=9093, help="Alertmanager port (default: %(default)s)")
+    d.add_argument("--node-exporter-port", type=int, default=9100,
+                   help="node_exporter port, for the host (Ganglia) rules (default: %(default)s)")
 
     i = sub.add_parser("inject", help="inject an event into a running demo",
                        description="Queue an event for the demo running in --run-dir; it is applied within a second.")
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(DemoOptions(
             run_dir=Path(args.run_dir), scenario=args.scenario, seed=args.seed, step=args.step, size=args.size,
             prometheus=not args.no_prometheus, ssh=not args.no_ssh, exporter_port=args.exporter_port,
-            prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port, steps=args.steps))
+            prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
+            node_exporter_port=args.node_exporter_port, steps=args.steps))
     if args.command == "inject":
         from ippsim.demo_events import queue_event
         pid_file = Path(args.run_dir) / "demo.pid"

@@ -45,6 +45,7 @@ class DemoOptions:
     exporter_port: int = 8475
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
+    node_exporter_port: int = 9100
     steps: int = 0  # 0 = until interrupted
 
 
@@ -207,8 +208,10 @@ class Demo:
             return ": skipped (--no-prometheus)"
         am = self._start(procs.start_alertmanager(REPO, self.run_dir, self.opts.alertmanager_port))
         am_port = self.opts.alertmanager_port if am else None
+        node = self._start(procs.start_node_exporter(self.run_dir, self.opts.node_exporter_port))
         prom = self._start(procs.start_prometheus(REPO, self.run_dir, self.opts.exporter_port,
-                                                  self.opts.prometheus_port, am_port))
+                                                  self.opts.prometheus_port, am_port,
+                                                  self.opts.node_exporter_port if node else None))
         return "" if prom else ": Prometheus is not installed"
 
     def _print_urls(self, metrics_url: str) -> None:

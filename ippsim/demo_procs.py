@@ -17,6 +17,7 @@ from ippsim.procs import die_with_parent, stop_process_group
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 
 
 class Child:
@@ -70,7 +71,8 @@ def start_exporter(config: Path, port: int, log: Path) -> Child:
     return Child("exporter", argv, log)
 
 
-def prometheus_config(repo: Path, out: Path, exporter_port: int, alertmanager_port: int | None) -> Path:
+def prometheus_config(repo: Path, out: Path, exporter_port: int, alertmanager_port: int | None,
+                      node_port: int | None = None) -> Path:
     """The project's prometheus.yml retargeted at this demo's ports, with absolute rule paths."""
     source = repo / "prometheus.yml"
     data = yaml.safe_load(source.read_text()) if source.is_file() else None
@@ -80,8 +82,11 @@ def prometheus_config(repo: Path, out: Path, exporter_port: int, alertmanager_po
     data["global"]["evaluation_interval"] = "5s"
     data["global"]["scrape_timeout"] = "4s"
     data["rule_files"] = sorted(str(p) for p in (repo / "alerts").glob("*.rules.yml"))
+    node_job = next((job for job in data.get("scrape_configs") or [] if job.get("job_name") == "node"), None)
     data["scrape_configs"] = [{"job_name": "ipp", "scrape_interval": "5s", "scrape_timeout": "4s",
                                "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}]
+    if node_port and node_job:  # the repo's node job (with its `host` relabelling), pointed at the demo's node_exporter
+        data["scrape_configs"].append({**node_job, "static_configs": [{"targets": [f"127.0.0.1:{node_port}"]}]})
     if alertmanager_port:
         data["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
     else:
@@ -100,17 +105,26 @@ def alertmanager_config(repo: Path, out: Path) -> Path:
     return out
 
 
-def start_prometheus(repo: Path, run_dir: Path, exporter_port: int, port: int, am_port: int | None) -> Child | None:
+def start_prometheus(repo: Path, run_dir: Path, exporter_port: int, port: int, am_port: int | None,
+                     node_port: int | None = None) -> Child | None:
     """Prometheus on 127.0.0.1:<port> with storage under the run dir; None when not installed."""
     binary = PROMETHEUS if os.access(PROMETHEUS, os.X_OK) else shutil.which("prometheus")
     if not binary:
         return None
     base = run_dir / "prometheus"
     (base / "data").mkdir(parents=True, exist_ok=True)
-    config = prometheus_config(repo, base / "prometheus.yml", exporter_port, am_port)
+    config = prometheus_config(repo, base / "prometheus.yml", exporter_port, am_port, node_port)
     argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={base / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=2d"]
     return Child("prometheus", argv, run_dir / "logs" / "prometheus.log")
+
+
+def start_node_exporter(run_dir: Path, port: int) -> Child | None:
+    """node_exporter on 127.0.0.1:<port> for this machine's host metrics; None when not installed."""
+    binary = NODE_EXPORTER if os.access(NODE_EXPORTER, os.X_OK) else shutil.which("node_exporter")
+    if not binary:
+        return None
+    return Child("node-exporter", [binary, f"--web.listen-address=127.0.0.1:{port}"], run_dir / "logs" / "node-exporter.log")
 
 
 def start_alertmanager(repo: Path, run_dir: Path, port: int) -> Child | None:

@@ -63,17 +63,37 @@ def _demo_info(run_dir, timeout: float) -> dict:
     return json.loads((run_dir / "demo.json").read_text())
 
 
+def _prometheus_targets(port: int, timeout: float) -> set:
+    """(job, health, host label) of Prometheus's targets once every target has been scraped, or the last seen."""
+    deadline, seen = time.monotonic() + timeout, set()
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5) as response:
+                targets = json.load(response)["data"]["activeTargets"]
+            seen = {(t["labels"]["job"], t["health"], t["labels"].get("host")) for t in targets}
+            if seen and all(health == "up" for _job, health, _host in seen):
+                return seen
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return seen
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
     need_tool("mariadbd", "/usr/sbin/mariadbd")
     need_tool("sshd", "/usr/sbin/sshd")
     run_dir = tmp_path / "run"
-    port, prom, am = _free_port(), _free_port(), _free_port()
+    port, prom, am, node = _free_port(), _free_port(), _free_port(), _free_port()
     argv = [sys.executable, "-m", "ippsim.cli", "demo", "--size", "tiny", "--step", "1", "--scenario",
             "pantasks-trouble", "--run-dir", str(run_dir), "--exporter-port", str(port),
-            "--prometheus-port", str(prom), "--alertmanager-port", str(am)]
+            "--prometheus-port", str(prom), "--alertmanager-port", str(am), "--node-exporter-port", str(node)]
     if sig == signal.SIGTERM:
         argv.append("--no-prometheus")  # one run with Prometheus is enough
+    else:  # the whole stack: these must be installed (CI fails when they are not)
+        need_tool("prometheus", "/usr/bin/prometheus")
+        need_tool("prometheus-alertmanager", "/usr/bin/prometheus-alertmanager", "alertmanager")
+        need_tool("prometheus-node-exporter", "/usr/bin/prometheus-node-exporter", "node_exporter")
     log = open(tmp_path / "demo.out", "w")
     demo = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -101,7 +121,8 @@ def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
         pids.append(int((run_dir / "mariadb" / "mysqld.pid").read_text()))
         pids.append(int((run_dir / "sshd" / "sshd.pid").read_text()))
         if sig == signal.SIGINT:
-            assert "prometheus" in info["children"] or not os.access("/usr/bin/prometheus", os.X_OK)
+            assert {"prometheus", "alertmanager", "node-exporter"} <= set(info["children"])
+            assert _prometheus_targets(prom, timeout=30) == {("ipp", "up", None), ("node", "up", "127.0.0.1")}
         assert all(_alive(pid) for pid in pids)
         os.kill(demo.pid, sig)
         assert demo.wait(timeout=40) == 0
