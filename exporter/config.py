@@ -349,3 +349,9 @@ def load_config(path: str | os.PathLike) -> Config:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         raise ConfigError(str(path), [f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
     return config_from_data(data, str(path))
+
+
+# Shared with the action service (actions/config.py), which reads these sections the same way, plus its own.
+Section = _Section
+SECTION_READERS = _SECTIONS
+MISSING = _MISSING

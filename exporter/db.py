@@ -43,9 +43,11 @@ Row = tuple[Any, ...]
 class Database:
     """A lazily opened, reused, read-only connection to one database; one query at a time (guarded by a lock)."""
 
-    def __init__(self, config: DatabaseConfig, connect: Callable[..., Any] = pymysql.connect) -> None:
+    def __init__(self, config: DatabaseConfig, connect: Callable[..., Any] = pymysql.connect,
+                 read_only: bool = True) -> None:
         self.config = config
         self._connect_fn = connect
+        self._read_only = read_only  # False only for the action service's audit store (idempotent writes)
         self._lock = threading.Lock()
         self._conn: Any = None
         self.connects = 0  # how many connections were opened (tests and benchmarks read it)
@@ -91,7 +93,7 @@ class Database:
                 # PyMySQL reads the server greeting with read_timeout: a peer that accepts and never
                 # answers is bounded by it, not only by connect_timeout
                 read_timeout=c.query_timeout + _READ_GRACE, write_timeout=c.query_timeout + _READ_GRACE,
-                init_command="SET SESSION TRANSACTION READ ONLY", **where)
+                init_command="SET SESSION TRANSACTION READ ONLY" if self._read_only else None, **where)
         except pymysql.err.MySQLError as exc:
             raise _typed(exc, f"cannot connect to database {c.dbname}") from exc
         except OSError as exc:
@@ -137,6 +139,22 @@ class Session:
         except OSError as exc:
             db._drop()
             raise ConnectionLost(f"query failed on {db.name}: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int:
+        """Run one parameterised write (on a read_only=False Database) and return the affected row count."""
+        db = self._db
+        try:
+            with db._conn.cursor() as cur:
+                return cur.execute(sql, params if isinstance(params, Mapping) else tuple(params))
+        except pymysql.err.MySQLError as exc:
+            lost = _code(exc) in _GONE_CODES or isinstance(exc, pymysql.err.InterfaceError)
+            if lost:
+                db._drop()
+                raise ConnectionLost(f"statement failed on {db.name}: {exc}") from exc
+            raise _typed(exc, f"statement failed on {db.name}") from exc
+        except OSError as exc:
+            db._drop()
+            raise ConnectionLost(f"statement failed on {db.name}: {exc}") from exc
 
 
 def _code(exc: BaseException) -> int | None:
