@@ -1,7 +1,8 @@
 """Stand-ins for the IPP pxtools revert/update modes: same argument syntax, same rows changed, parameterised SQL.
 
-The SQL mirrors ippTools/share/*_revert*.sql and the C modes in ippTools/src/{chip,cam,warp,diff,stack}tool.c of
-ps-ipp/ipp-trunk-20250502. The real tools paste values into SQL text; these bind every value as a parameter.
+The SQL mirrors ippTools/share/*_revert*.sql and the C modes in ippTools/src/{chip,cam,fake,warp,diff,stack,dist,reg}
+tool.c (options from the matching *Config.c) of ps-ipp/ipp-trunk-20250502. The real tools paste values into SQL
+text; these bind every value as a parameter.
 """
 
 from __future__ import annotations
@@ -33,16 +34,19 @@ class Option:
 
 @dataclass(frozen=True)
 class Mode:
-    """A revert mode: its delete/update SQL heads (ending in a WHERE clause) and its options."""
+    """A revert mode: its delete/update SQL heads (ending in a WHERE clause), its options and what it logs."""
 
-    delete_sql: str
+    delete_sql: str | None
     update_sql: str | None
     options: dict
     table: str
-    skip_26_without_fault: bool
+    skip_26_without_fault: bool = False
+    requires_search: bool = True  # "search parameters are required" unless a filter or -all is given
+    log: tuple[str, ...] = ("Deleted {deleted} {table}", "Updated {updated} {table}")
 
 
-_COMMON = {"-dbname": Option(None), "-all": Option(None, "flag")}
+_COMMON = {"-dbname": Option(None)}
+_ALL = {"-all": Option(None, "flag")}
 
 MODES: dict[tuple[str, str], Mode] = {
     ("chiptool", "-revertprocessedimfile"): Mode(
@@ -54,7 +58,7 @@ MODES: dict[tuple[str, str], Mode] = {
         " AND chipProcessedImfile.data_state = 'update' AND chipProcessedImfile.fault != 0",
         {"-chip_id": Option("chipRun.chip_id", "int"), "-class_id": Option("chipProcessedImfile.class_id"),
          "-label": Option("chipRun.label", "multi"), "-reduction": Option("chipRun.reduction"),
-         "-fault": Option("chipProcessedImfile.fault", "int")},
+         "-fault": Option("chipProcessedImfile.fault", "int"), **_ALL},
         "chipProcessedImfiles", True),
     ("camtool", "-revertprocessedexp"): Mode(
         "DELETE camProcessedExp FROM camProcessedExp JOIN camRun ON camRun.cam_id = camProcessedExp.cam_id"
@@ -63,8 +67,8 @@ MODES: dict[tuple[str, str], Mode] = {
         "UPDATE camProcessedExp JOIN camRun USING (cam_id) JOIN chipRun USING (chip_id) JOIN rawExp USING (exp_id)"
         " SET camProcessedExp.fault = 0 WHERE camRun.state = 'update' AND camProcessedExp.fault != 0",
         {"-cam_id": Option("camRun.cam_id", "int"), "-label": Option("camRun.label", "multi"),
-         "-reduction": Option("camRun.reduction"), "-fault": Option("camProcessedExp.fault", "int")},
-        "camProcessedExps", False),
+         "-reduction": Option("camRun.reduction"), "-fault": Option("camProcessedExp.fault", "int"), **_ALL},
+        "camProcessedExps"),
     ("warptool", "-revertwarped"): Mode(
         "DELETE warpSkyfile FROM warpSkyfile JOIN warpRun ON warpRun.warp_id = warpSkyfile.warp_id"
         " JOIN fakeRun ON fakeRun.fake_id = warpRun.fake_id JOIN camRun ON camRun.cam_id = fakeRun.cam_id"
@@ -75,7 +79,7 @@ MODES: dict[tuple[str, str], Mode] = {
         " WHERE warpRun.state = 'update' AND warpSkyfile.data_state = 'update' AND warpSkyfile.fault != 0",
         {"-warp_id": Option("warpSkyfile.warp_id", "int"), "-skycell_id": Option("warpSkyfile.skycell_id"),
          "-tess_id": Option("warpSkyfile.tess_id"), "-reduction": Option("rawExp.reduction"),
-         "-label": Option("warpRun.label", "multi"), "-fault": Option("warpSkyfile.fault", "int")},
+         "-label": Option("warpRun.label", "multi"), "-fault": Option("warpSkyfile.fault", "int"), **_ALL},
         "warpSkyfiles", True),
     ("difftool", "-revertdiffskyfile"): Mode(
         "DELETE diffSkyfile FROM diffSkyfile JOIN diffRun ON diffRun.diff_id = diffSkyfile.diff_id"
@@ -83,15 +87,62 @@ MODES: dict[tuple[str, str], Mode] = {
         "UPDATE diffSkyfile JOIN diffRun USING (diff_id) SET diffSkyfile.fault = 0"
         " WHERE diffRun.state = 'update' AND diffSkyfile.data_state = 'update' AND diffSkyfile.fault != 0",
         {"-diff_id": Option("diffSkyfile.diff_id", "int"), "-skycell_id": Option("diffSkyfile.skycell_id"),
-         "-label": Option("diffRun.label", "multi"), "-fault": Option("diffSkyfile.fault", "int")},
+         "-label": Option("diffRun.label", "multi"), "-fault": Option("diffSkyfile.fault", "int"), **_ALL},
         "diffSkyfiles", True),
     ("stacktool", "-revertsumskyfile"): Mode(
         "DELETE stackSumSkyfile FROM stackSumSkyfile JOIN stackRun ON stackRun.stack_id = stackSumSkyfile.stack_id"
         " WHERE stackRun.state = 'new' AND stackSumSkyfile.fault != 0",
         None,
         {"-stack_id": Option("stackSumSkyfile.stack_id", "int"), "-label": Option("stackRun.label", "multi"),
-         "-fault": Option("stackSumSkyfile.fault", "int")},
-        "stackSumSkyfiles", False),
+         "-fault": Option("stackSumSkyfile.fault", "int"), **_ALL},
+        "stackSumSkyfiles", log=("Deleted {deleted} {table}",)),
+    # faketool_revertprocessedimfile.sql: no run-state filter; faketool.c never copies -fault into the search,
+    # so `-fault N` is accepted and ignored (every fault of the matching runs goes).
+    ("faketool", "-revertprocessedimfile"): Mode(
+        "DELETE fakeProcessedImfile FROM fakeProcessedImfile JOIN fakeRun ON fakeRun.fake_id = fakeProcessedImfile.fake_id"
+        " JOIN camRun ON camRun.cam_id = fakeRun.cam_id JOIN chipRun ON chipRun.chip_id = camRun.chip_id"
+        " JOIN rawExp ON rawExp.exp_id = chipRun.exp_id WHERE fakeProcessedImfile.fault != 0",
+        None,
+        {"-label": Option("fakeRun.label", "multi"), "-fake_id": Option("fakeRun.fake_id", "int"),
+         "-exp_id": Option("rawExp.exp_id", "int"), "-exp_name": Option("rawExp.exp_name"),
+         "-reduction": Option("reduction"), "-fault": Option(None, "int"), **_ALL},
+        "fakeProcessedImfiles", log=()),
+    # disttool_revertcomponent.sql (the dist.revert task); -state is unqualified in disttool.c, so MariaDB finds it
+    # ambiguous (distRun.state / distComponent.state) exactly as the real tool's query does.
+    ("disttool", "-revertcomponent"): Mode(
+        "DELETE distComponent FROM distComponent JOIN distRun ON distComponent.dist_id = distRun.dist_id"
+        " WHERE distRun.state = 'new' AND distComponent.fault != 0",
+        None,
+        {"-dist_id": Option("distRun.dist_id", "int"), "-stage": Option("stage"), "-component": Option("component"),
+         "-stage_id": Option("stage_id", "int"), "-state": Option("state"), "-label": Option("distRun.label", "multi"),
+         "-fault": Option("distComponent.fault", "int"), **_ALL},
+        "distComponents", log=("Deleted {deleted} {table}",)),
+    # disttool_revertrun.sql: run-level faults, cleared only by hand
+    ("disttool", "-revertrun"): Mode(
+        None,
+        "UPDATE distRun SET distRun.fault = 0 WHERE (distRun.state = 'new' OR distRun.state = 'goto_cleaned')"
+        " AND distRun.fault != 0",
+        {"-dist_id": Option("distRun.dist_id", "int"), "-stage": Option("stage"), "-stage_id": Option("stage_id", "int"),
+         "-state": Option("state"), "-label": Option("distRun.label", "multi"), "-fault": Option("distRun.fault", "int"),
+         **_ALL},
+        "dist runs", log=("Updated {updated} {table}",)),
+    # regtool_revertprocessedimfile.sql: no -label, no "search parameters are required" check; -limit is taken
+    # "for compatibility" (register.imfile.revert adds the poll arguments) and not used.
+    ("regtool", "-revertprocessedimfile"): Mode(
+        "DELETE FROM rawImfile WHERE fault != 0",
+        None,
+        {"-exp_id": Option("rawImfile.exp_id", "int"), "-tmp_class_id": Option("rawImfile.tmp_class_id"),
+         "-class_id": Option("rawImfile.class_id"), "-fault": Option("rawImfile.fault", "int"),
+         "-exp_id_begin": Option("rawImfile.exp_id", "int", ">="), "-exp_id_end": Option("rawImfile.exp_id", "int", "<="),
+         "-limit": Option(None, "int")},
+        "rawImfile", requires_search=False, log=("Updated {deleted} {table}",)),
+    # regtool_revertprocessedexp.sql (register.exp.revert runs it with -fault 2); no -all
+    ("regtool", "-revertprocessedexp"): Mode(
+        "DELETE FROM rawExp WHERE fault != 0",
+        None,
+        {"-exp_id": Option("rawExp.exp_id", "int"), "-fault": Option("rawExp.fault", "int"),
+         "-exp_id_begin": Option("rawExp.exp_id", "int", ">="), "-exp_id_end": Option("rawExp.exp_id", "int", "<=")},
+        "rawExp", log=("Updated {deleted} {table}",)),
 }
 
 # chiptool -updaterun (chiptool.c updaterunMode + pxUpdateRun): one LIKE label, -set_* columns.
@@ -161,12 +212,12 @@ def revert(conn, tool: str, mode_name: str, values: dict) -> tuple[int, int]:
     """Run one revert mode with parsed `values`; returns (rows deleted, rows updated)."""
     mode = MODES[(tool, mode_name)]
     terms, params = where_terms(mode.options, values)
-    if not params and not values.get("-all"):
+    if mode.requires_search and not params and not values.get("-all"):
         raise UsageError("search parameters are required\n")
     conn.begin()
     try:
         with conn.cursor() as cur:
-            deleted = cur.execute(mode.delete_sql + terms, params)
+            deleted = cur.execute(mode.delete_sql + terms, params) if mode.delete_sql is not None else 0
             updated = 0
             if mode.update_sql is not None:
                 update = mode.update_sql + terms
@@ -224,10 +275,9 @@ def main(tool: str, argv: list[str]) -> int:
                 sys.stderr.write(f"{tool}: updated {changed} runs\n")
             else:
                 deleted, updated = revert(conn, tool, mode, values)
-                table = MODES[(tool, mode)].table
-                sys.stderr.write(f"{tool}: Deleted {deleted} {table}\n")
-                if MODES[(tool, mode)].update_sql is not None:
-                    sys.stderr.write(f"{tool}: Updated {updated} {table}\n")
+                spec = MODES[(tool, mode)]
+                for line in spec.log:
+                    sys.stderr.write(f"{tool}: {line.format(deleted=deleted, updated=updated, table=spec.table)}\n")
     except UsageError as exc:
         sys.stderr.write(str(exc))
         return EXIT_CONFIG

@@ -232,3 +232,113 @@ def test_every_tool_name_has_an_executable(tmp_path):
     bindir = write_bin_dir(tmp_path / "bin")
     assert sorted(p.name for p in bindir.iterdir()) == sorted(TOOL_NAMES)
     assert all(os.access(bindir / name, os.X_OK) for name in TOOL_NAMES)
+
+
+def _fake_run(fake_id, state, label):
+    return (fake_id, 1, state, "w", label, "dg", "d", "DEFAULT", "warp", "2025-05-02 06:00:00", None)
+
+
+def _fpi(fake_id, class_id, fault):
+    return (fake_id, 1, class_id, "ipp001", "p", "full", fault, "2025-05-02 06:00:00")
+
+
+@pytest.fixture
+def fakes(site_db):
+    _load(site_db, {
+        "rawExp": [_raw(1)], "chipRun": [_chip_run(1, 1, "full", "L1")],
+        "camRun": [(1, 1, "full", "w", "L1", "dg", "d", "DEFAULT", "warp", None)],
+        "fakeRun": [_fake_run(1, "new", "L1"), _fake_run(2, "full", "L1"), _fake_run(3, "new", "L2")],
+        "fakeProcessedImfile": [_fpi(1, "XY01", 0), _fpi(1, "XY02", 5), _fpi(1, "XY03", 2), _fpi(2, "XY01", 4),
+                                _fpi(3, "XY01", 2)],
+    })
+    return site_db
+
+
+FPI = "SELECT fake_id, class_id, fault FROM fakeProcessedImfile"
+
+
+def test_faketool_revert_deletes_faults_of_finished_runs_too_and_ignores_fault(fakes, tool):
+    # faketool_revertprocessedimfile.sql has no run-state filter; faketool.c never copies -fault into its search
+    result = tool("faketool", "-revertprocessedimfile", "-label", "L1", "-fault", "2", "-dbname", "gpc1")
+    assert result.returncode == 0, result.stderr
+    assert _rows(fakes, FPI) == {(1, "XY01", 0), (3, "XY01", 2)}
+
+
+def test_faketool_revert_needs_search_terms_or_all(fakes, tool):
+    result = tool("faketool", "-revertprocessedimfile")
+    assert result.returncode == 3 and "search parameters are required" in result.stderr
+    assert tool("faketool", "-revertprocessedimfile", "-all").returncode == 0
+    assert _rows(fakes, FPI) == {(1, "XY01", 0)}
+
+
+def _dist_run(dist_id, state, label, fault):
+    return (dist_id, 1, "chip", dist_id, label, 0, state, "2025-05-02 06:00:00", fault, "dg", None)
+
+
+@pytest.fixture
+def dists(site_db):
+    _load(site_db, {"distRun": [_dist_run(1, "new", "L1", 0), _dist_run(2, "full", "L1", 0),
+                                _dist_run(3, "new", "L2", 0), _dist_run(4, "new", "L1", 2),
+                                _dist_run(5, "goto_cleaned", "L1", 5), _dist_run(6, "full", "L1", 2)]})
+    with site_db.root.connect("gpc1") as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO distComponent (dist_id, component, state, fault) VALUES (%s, %s, 'full', %s)",
+                        [(1, "XY01", 0), (1, "XY02", 2), (1, "XY03", 5), (2, "XY01", 2), (3, "XY01", 2)])
+    return site_db
+
+
+DC = "SELECT dist_id, component, fault FROM distComponent"
+DR = "SELECT dist_id, fault FROM distRun"
+
+
+def test_disttool_revertcomponent_deletes_faulted_components_of_new_runs(dists, tool):
+    result = tool("disttool", "-revertcomponent", "-label", "L1", "-dbname", "gpc1")
+    assert result.returncode == 0, result.stderr
+    assert "Deleted 2 distComponents" in result.stderr
+    assert _rows(dists, DC) == {(1, "XY01", 0), (2, "XY01", 2), (3, "XY01", 2)}
+    assert _rows(dists, DR) == {(1, 0), (2, 0), (3, 0), (4, 2), (5, 5), (6, 2)}  # run faults untouched
+
+
+def test_disttool_revertcomponent_state_is_ambiguous_like_the_real_query(dists, tool):
+    result = tool("disttool", "-revertcomponent", "-state", "new")
+    assert result.returncode == 1 and "database error" in result.stderr and "ambiguous" in result.stderr
+    assert tool("disttool", "-revertcomponent").returncode == 3
+    assert len(_rows(dists, DC)) == 5
+
+
+def test_disttool_revertrun_clears_run_faults_of_new_and_goto_cleaned_runs(dists, tool):
+    result = tool("disttool", "-revertrun", "-label", "L1")
+    assert result.returncode == 0, result.stderr
+    assert "Updated 2 dist runs" in result.stderr
+    assert _rows(dists, DR) == {(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 2)}
+    assert len(_rows(dists, DC)) == 5
+
+
+def _raw_imfile(exp_id, class_id, fault):
+    return (exp_id, f"o{exp_id}", "GPC1", "PS1", "2025-05-02 06:00:00", class_id, class_id, "u", "full", "OBJECT",
+            "r", "ipp001", 0, fault, "2025-05-02 06:00:00", 14)
+
+
+@pytest.fixture
+def registrations(site_db):
+    exps = [_raw(1), _raw(2), _raw(3)]
+    exps[1] = exps[1][:12] + (2,) + exps[1][13:]
+    exps[2] = exps[2][:12] + (5,) + exps[2][13:]
+    _load(site_db, {"rawExp": exps,
+                    "rawImfile": [_raw_imfile(1, "XY01", 0), _raw_imfile(1, "XY02", 2), _raw_imfile(1, "XY03", 5)]})
+    return site_db
+
+
+def test_regtool_revertprocessedimfile_takes_limit_but_no_label(registrations, tool):
+    result = tool("regtool", "-revertprocessedimfile", "-limit", "1", "-dbname", "gpc1")
+    assert result.returncode == 0, result.stderr  # -limit is "for compatibility, not used": both faults go
+    assert _rows(registrations, "SELECT exp_id, class_id FROM rawImfile") == {(1, "XY01")}
+    result = tool("regtool", "-revertprocessedimfile", "-label", "L1")
+    assert result.returncode == 3 and "extra arguments: -label" in result.stderr
+
+
+def test_regtool_revertprocessedexp_fault_2_and_search_terms_required(registrations, tool):
+    assert tool("regtool", "-revertprocessedexp").returncode == 3
+    assert tool("regtool", "-revertprocessedexp", "-all").returncode == 3  # regtool has no -all here
+    result = tool("regtool", "-revertprocessedexp", "-fault", "2")
+    assert result.returncode == 0, result.stderr
+    assert _rows(registrations, "SELECT exp_id, fault FROM rawExp") == {(1, 0), (3, 5)}
