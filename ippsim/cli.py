@@ -21,6 +21,13 @@ def _params(args: argparse.Namespace) -> dict:
     return out
 
 
+def _speed(text: str) -> float:
+    value = float(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("speed must be between 1 and 1000")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with its subcommands."""
     from ippsim.demo_events import ALL_EVENTS, SCENARIOS
@@ -30,16 +37,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="bring up the simulated site + exporter (+ Prometheus, Alertmanager) and run it",
-                       description="Start MariaDB, the pantasks servers, sshd, the exporter, Prometheus and "
-                                   "Alertmanager; advance time every --step seconds; Ctrl-C stops everything.")
+                       description="Start MariaDB, the pantasks servers, sshd, the exporter, the action service, "
+                                   "Prometheus, Alertmanager, node_exporter and a mail sink (fresh state every run); "
+                                   "advance time every --step seconds; restart a part that dies; Ctrl-C stops "
+                                   "everything.")
     d.add_argument("--scenario", default="quiet-night", choices=sorted(SCENARIOS), help="story to play (default: %(default)s)")
     d.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="working directory for every part (default: %(default)s)")
     d.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
     d.add_argument("--step", type=float, default=10.0, help="seconds between time steps (default: %(default)s)")
+    d.add_argument("--speed", type=_speed, default=10.0,
+                   help="time compression: a step moves the site step x speed seconds, and the demo's copies of the"
+                        " alert rules divide every for: delay and window by speed; 1 = real time (default: %(default)s)")
+    d.add_argument("--restart-delay", type=float, default=20.0,
+                   help="seconds a killed part (MariaDB, exporter, ...) stays down before the demo restarts it"
+                        " (default: %(default)s)")
     d.add_argument("--size", choices=("demo", "tiny"), default="demo", help="site size (default: %(default)s)")
     d.add_argument("--steps", type=int, default=0, help="stop after this many steps (default: run until Ctrl-C)")
     d.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus and Alertmanager")
     d.add_argument("--no-ssh", action="store_true", help="reach every pantasks server locally (no sshd)")
+    d.add_argument("--no-actions", action="store_true", help="do not start the action service")
+    d.add_argument("--actions-port", type=int, default=8476, help="action service port (default: %(default)s)")
     d.add_argument("--exporter-port", type=int, default=8475, help="exporter port on 127.0.0.1 (default: %(default)s)")
     d.add_argument("--prometheus-port", type=int, default=9090, help="Prometheus port (default: %(default)s)")
     d.add_argument("--alertmanager-port", type=int, default=9093, help="Alertmanager port (default: %(default)s)")
@@ -89,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             run_dir=Path(args.run_dir), scenario=args.scenario, seed=args.seed, step=args.step, size=args.size,
             prometheus=not args.no_prometheus, ssh=not args.no_ssh, exporter_port=args.exporter_port,
             prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
-            node_exporter_port=args.node_exporter_port, steps=args.steps))
+            node_exporter_port=args.node_exporter_port, steps=args.steps, speed=args.speed,
+            restart_delay=args.restart_delay, actions=not args.no_actions, actions_port=args.actions_port))
     if args.command == "inject":
         from ippsim.demo_events import queue_event
         pid_file = Path(args.run_dir) / "demo.pid"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -13,19 +14,23 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
+import pymysql
 
+from ippsim import demo_config as cfg
 from ippsim import demo_events as ev
 from ippsim import demo_procs as procs
+from ippsim import demo_stack as stack
 from ippsim import scenario as scen
+from ippsim.demo_procs import Supervisor
 from ippsim.mariadb import MariaDBServer
 from ippsim.pantasks import sim
 from ippsim.pantasks.sites import SERVER_TASKS, create_server
 from ippsim.pantasks.wrapper import write_client
 from ippsim.site import Accounts, create_site
 from ippsim.sshd import SshdError, SshdServer, find_sshd
+from ippsim.tools import write_bin_dir
+from ippsim.tools.config import environment as tool_environment
 
-REPO = Path(__file__).resolve().parent.parent
 SERVER_HOSTS = {"stdscience": "ippc16", "summitcopy": "ippc17", "registration": "ippc18",
                 "distribution": "ippc19", "cleanup": "ippc20"}
 SSH_SERVERS = ("registration", "distribution")  # reached through the loopback sshd (paramiko path)
@@ -39,20 +44,33 @@ class DemoOptions:
     scenario: str = "quiet-night"
     seed: int = 1
     step: float = 10.0
+    speed: float = 10.0  # simulated seconds per real second; alert delays and windows shrink by as much
     size: str = "demo"
     prometheus: bool = True
     ssh: bool = True
+    actions: bool = True
     exporter_port: int = 8475
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     node_exporter_port: int = 9100
+    actions_port: int = 8476
+    restart_delay: float = 20.0  # seconds a killed part stays down (its alerts can fire) before the demo restarts it
     steps: int = 0  # 0 = until interrupted
 
+    @property
+    def sim_seconds(self) -> float:
+        """Simulated seconds one step moves the site."""
+        return self.step * self.speed
 
-def demo_rates(spec: scen.ScenarioSpec) -> scen.Rates:
-    """How fast the demo site moves: a component per host and stage per step, slow disk growth."""
+
+# Disk growth of one volume: ~250 GB a night, what a night's data spread over the cluster adds (ipp-facts §4).
+FILL_KIB_PER_SECOND = 3 * 1024
+
+
+def demo_rates(spec: scen.ScenarioSpec, sim_seconds: float) -> scen.Rates:
+    """How fast the demo site moves: a component per host and stage per step, disks grow with simulated time."""
     return scen.Rates(components_per_tick=len(spec.host_names), fault_rate=0.03, n_skycells=spec.n_skycells,
-                      disk_fill_kib=5 * 1024 * 1024)
+                      disk_fill_kib=int(FILL_KIB_PER_SECOND * sim_seconds))
 
 
 def summary(moved: dict) -> str:
@@ -63,6 +81,12 @@ def summary(moved: dict) -> str:
             f" downloaded, {moved.get('registered', 0)} registered, {moved.get('chip_runs_queued', 0)} chip runs queued")
     text += f", reverts changed {moved['reverted']} rows" if moved.get("reverted") else ""
     return "".join([text, *(f"\n  revert failed: {failure}" for failure in moved.get("revert_failures", []))])
+
+
+def _tool_environment(root, accounts: Accounts) -> dict[str, str]:
+    """IPPSIM_* variables that point the tool stand-ins the action service runs at the site's read-write users."""
+    return tool_environment(root.as_user(accounts.ipp_user, accounts.ipp_password),
+                            neb_params=root.as_user(accounts.neb_user, accounts.neb_password))
 
 
 class _Stop(Exception):
@@ -76,72 +100,96 @@ def _on_sigterm(_signum, _frame) -> None:
 class Demo:
     """The running site: every part it started is stopped by close(), in reverse order."""
 
+    PHASES = 7
+
     def __init__(self, opts: DemoOptions, out=sys.stdout) -> None:
         self.opts, self.out = opts, out
         self.run_dir = opts.run_dir.resolve()
         self.stoppers: list[tuple[str, object]] = []
         self.children: list[procs.Child] = []
         self.site: ev.Site | None = None
+        self.db: MariaDBServer | None = None
+        self.secrets: cfg.DemoSecrets | None = None
+        self.supervisor = Supervisor(self.say, opts.restart_delay)
         self.started = time.monotonic()
 
     def say(self, text: str, end: str = "\n") -> None:
         self.out.write(text + end)
         self.out.flush()
 
-    def _phase(self, n: int, total: int, what: str) -> None:
-        self.say(f"[{n}/{total}] {what} ...", end="")
+    def _phase(self, n: int, what: str) -> float:
+        self.say(f"[{n}/{self.PHASES}] {what} ...", end="")
+        return time.monotonic()
 
     def _done(self, t0: float, extra: str = "") -> None:
         self.say(f" done ({time.monotonic() - t0:.1f}s){extra}")
 
     def _progress(self, done: int, total: int) -> None:
         if self.out.isatty():
-            self.say(f"\r[2/6] filling the databases ... {100 * done // max(total, 1):3d}%", end="")
+            self.say(f"\r[2/{self.PHASES}] filling the databases ... {100 * done // max(total, 1):3d}%", end="")
+
+    def _claim_run_dir(self) -> None:
+        """Refuse a run dir another live demo uses; otherwise start from fresh state there."""
+        pid_file = self.run_dir / "demo.pid"
+        try:
+            other = int(pid_file.read_text())
+            os.kill(other, 0)
+            if other != os.getpid():
+                raise RuntimeError(f"a demo (pid {other}) is already running in {self.run_dir}; stop it or use --run-dir")
+        except (OSError, ValueError):
+            pass
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.clear_state(self.run_dir)
+        pid_file.write_text(f"{os.getpid()}\n")
 
     def build(self) -> None:
-        """Start MariaDB, fill it, create the pantasks servers and sshd, start exporter/Prometheus/Alertmanager."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "demo.pid").write_text(f"{os.getpid()}\n")
-        t0 = time.monotonic()
-        self._phase(1, 6, "starting MariaDB")
-        db = MariaDBServer(self.run_dir / "mariadb")
-        self.stoppers.append(("mariadb", db.stop))
-        root = db.start()
+        """Start MariaDB, fill it, create the pantasks servers and sshd, start the exporter and the rest."""
+        self._claim_run_dir()
+        t0 = self._phase(1, "starting MariaDB")
+        self.db = MariaDBServer(self.run_dir / "mariadb")
+        self.stoppers.append(("mariadb", self.db.stop))
+        root = self.db.start()
         accounts = Accounts(*(secrets.token_hex(12) for _ in range(4)))
         create_site(root, accounts)
+        self.secrets = cfg.write_secrets(self.run_dir, accounts)
         self._done(t0)
-        t0 = time.monotonic()
         spec = scen.ScenarioSpec.tiny(self.opts.seed) if self.opts.size == "tiny" else scen.ScenarioSpec.demo(self.opts.seed)
         # tonight is today's UTC date, so the exporter's current-night summit counts see it (builds stay seeded)
         spec = replace(spec, night=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
-        self._phase(2, 6, "filling the databases")
+        t0 = self._phase(2, "filling the databases")
         result = scen.build(root, spec, progress=self._progress)
         self._done(t0, f": {result.rows} rows")
-        t0 = time.monotonic()
-        self._phase(3, 6, "creating the pantasks servers")
+        t0 = self._phase(3, "creating the pantasks servers")
         servers = self._create_servers(spec)
         self._done(t0, f": {', '.join(servers)}")
         self.site = ev.Site(root=root, dbname="gpc1", nebulous_db="nebulous", servers=servers,
                             rng=random.Random(self.opts.seed), hosts=tuple(spec.host_names),
-                            rates=demo_rates(spec)).open()
+                            rates=demo_rates(spec, self.opts.sim_seconds)).open()
         self.stoppers.append(("database connections", self.site.close))  # closed before MariaDB stops
-        t0 = time.monotonic()
-        self._phase(4, 6, "starting sshd")
+        t0 = self._phase(4, "starting sshd")
         ssh_info = self._start_sshd()
         self._done(t0, "" if ssh_info else ": not available, every server is local")
-        t0 = time.monotonic()
-        self._phase(5, 6, "starting the exporter")
-        config = self._write_config(root, accounts, servers, ssh_info)
-        exporter = self._start(procs.start_exporter(config, self.opts.exporter_port, self.run_dir / "logs" / "exporter.log"))
-        url = f"http://127.0.0.1:{self.opts.exporter_port}/metrics"
-        if not procs.wait_http(url, 30.0, exporter):
+        entries = cfg.server_entries(servers, self.run_dir / "bin" / "pantasks_client",
+                                     ssh_info.host if ssh_info else None, SSH_SERVERS)
+        t0 = self._phase(5, "starting the exporter")
+        config = cfg.write_exporter_config(self.run_dir, root, accounts, self.secrets, entries, ssh_info)
+        exporter = self.start_child(procs.start_exporter(config, self.opts.exporter_port, self._log("exporter")))
+        if not procs.wait_http(self.url(self.opts.exporter_port, "/metrics"), 30.0, exporter):
             raise RuntimeError(f"the exporter did not come up:\n{exporter.log_tail()}")
         self._done(t0)
-        t0 = time.monotonic()
-        self._phase(6, 6, "starting Prometheus and Alertmanager")
-        self._done(t0, self._start_prometheus())
-        self._print_urls(url)  # before the story's first events, so demo.json exists once everything is up
+        t0 = self._phase(6, "starting the action service")
+        self._done(t0, self._start_actions(root, accounts, entries, ssh_info))
+        t0 = self._phase(7, "starting Prometheus, Alertmanager, node_exporter and a mail sink")
+        self._done(t0, stack.start_monitoring(self))
+        self._print_urls()  # before the story's first events, so demo.json exists once everything is up
         self._apply_story(0)
+
+    def _log(self, name: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.log"
+
+    @staticmethod
+    def url(port: int, path: str = "/") -> str:
+        return f"http://127.0.0.1:{port}{path}"
 
     def _create_servers(self, spec) -> dict[str, Path]:
         write_client(self.run_dir / "bin")
@@ -154,7 +202,7 @@ class Demo:
             servers[name] = directory
         for _ in range(3):  # a little history so the counters are not all zero
             for directory in servers.values():
-                sim.advance(directory, self.opts.step)
+                sim.advance(directory, self.opts.sim_seconds)
         return servers
 
     def _start_sshd(self):
@@ -168,64 +216,34 @@ class Demo:
             self.say(f" ({exc})", end="")
             return None
 
-    def _write_config(self, root, accounts: Accounts, servers: dict[str, Path], ssh_info) -> Path:
-        secrets = self.run_dir / "secrets"
-        secrets.mkdir(exist_ok=True)
-        for name, value in (("gpc1.password", accounts.ipp_ro_password), ("nebulous.password", accounts.neb_ro_password)):
-            (secrets / name).write_text(value + "\n")
-            (secrets / name).chmod(0o600)
-        client = str(self.run_dir / "bin" / "pantasks_client")
-        entries = []
-        for name, directory in servers.items():
-            entry = {"name": name, "directory": str(directory), "client": client, "timeout": "15s"}
-            if ssh_info and name in SSH_SERVERS:
-                entry["host"] = ssh_info.host
-            entries.append(entry)
-        db = {"host": "127.0.0.1", "port": root.port}
-        data = {
-            "exporter": {"scrape_timeout": "10s", "cache_ttl": "2s"},
-            "pantasks": {"servers": entries},
-            "processing": {"databases": [{"dbname": "gpc1", **db, "user": accounts.ipp_ro_user,
-                                          "password_file": str(secrets / "gpc1.password")}]},
-            "nebulous": {"dbname": "nebulous", **db, "user": accounts.neb_ro_user,
-                         "password_file": str(secrets / "nebulous.password")},
-        }
-        if ssh_info:
-            data["ssh"] = {"user": ssh_info.user, "port": ssh_info.port, "key_file": ssh_info.key_file,
-                           "known_hosts": ssh_info.known_hosts}
-        path = self.run_dir / "exporter.yml"
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
+    def _start_actions(self, root, accounts, entries, ssh_info) -> str:
+        if not self.opts.actions:
+            return ": skipped (--no-actions)"
+        if importlib.util.find_spec("actions") is None:
+            return ": not installed (pip install the project)"
+        bin_dir = write_bin_dir(self.run_dir / "bin")
+        am_port = self.opts.alertmanager_port if self.opts.prometheus else None
+        config = cfg.write_actions_config(self.run_dir, root, accounts, self.secrets, entries, ssh_info,
+                                          port=self.opts.actions_port, alertmanager_port=am_port, bin_dir=bin_dir)
+        child = self.start_child(procs.start_actions(config, self.opts.actions_port, self._log("action-service"),
+                                                env=_tool_environment(root, accounts)))
+        if not procs.wait_http(self.url(self.opts.actions_port, "/healthz"), 30.0, child):
+            raise RuntimeError(f"the action service did not come up:\n{child.log_tail()}")
+        return ""
 
-    def _start(self, child: procs.Child | None) -> procs.Child | None:
+    def start_child(self, child: procs.Child | None) -> procs.Child | None:
         if child is not None:
             self.children.append(child)
             self.stoppers.append((child.name, child.stop))
         return child
 
-    def _start_prometheus(self) -> str:
-        if not self.opts.prometheus:
-            return ": skipped (--no-prometheus)"
-        am = self._start(procs.start_alertmanager(REPO, self.run_dir, self.opts.alertmanager_port))
-        am_port = self.opts.alertmanager_port if am else None
-        node = self._start(procs.start_node_exporter(self.run_dir, self.opts.node_exporter_port))
-        prom = self._start(procs.start_prometheus(REPO, self.run_dir, self.opts.exporter_port,
-                                                  self.opts.prometheus_port, am_port,
-                                                  self.opts.node_exporter_port if node else None))
-        return "" if prom else ": Prometheus is not installed"
-
-    def _print_urls(self, metrics_url: str) -> None:
-        names = {c.name for c in self.children}
-        lines = [f"exporter metrics : {metrics_url}"]
-        if "prometheus" in names:
-            lines.append(f"Prometheus       : http://127.0.0.1:{self.opts.prometheus_port}/alerts")
-        if "alertmanager" in names:
-            lines.append(f"Alertmanager     : http://127.0.0.1:{self.opts.alertmanager_port}/")
-        lines += [f"pantasks servers : {self.run_dir / 'servers'} (cd there and run {self.run_dir / 'bin' / 'pantasks_client'})",
-                  f"inject an event  : ipp-sim inject <event> --run-dir {self.run_dir}",
-                  f"scenario         : {self.opts.scenario}, a step every {self.opts.step:g}s; Ctrl-C stops everything"]
-        (self.run_dir / "demo.json").write_text(json.dumps({"metrics": metrics_url, "pid": os.getpid(),
-                                                            "children": {c.name: c.pid for c in self.children}}))
+    def _print_urls(self) -> None:
+        lines = stack.url_lines(self)
+        (self.run_dir / "demo.json").write_text(json.dumps({
+            "metrics": self.url(self.opts.exporter_port, "/metrics"), "pid": os.getpid(),
+            "children": {c.name: c.pid for c in self.children},
+            "operator": {"user": cfg.DEMO_OPERATOR, "password": self.secrets.operator_password} if self.secrets else None,
+            "urls": dict(line.split(" : ", 1) for line in lines if " : " in line)}))
         self.say("\n".join(lines))
 
     def _apply(self, event: str, params: dict, step: int) -> None:
@@ -233,6 +251,8 @@ class Demo:
             self.say(f"step {step}: {event}: {ev.apply(self.site, event, params)}")
         except (ValueError, KeyError) as exc:
             self.say(f"step {step}: {event} refused: {exc}")
+        except (pymysql.MySQLError, OSError, AttributeError) as exc:
+            self.say(f"step {step}: {event} failed, the database is unreachable: {exc}")
 
     def _apply_story(self, step: int) -> None:
         for at, event, params in ev.SCENARIOS[self.opts.scenario]:
@@ -242,20 +262,29 @@ class Demo:
     def tick(self, step: int) -> dict:
         """One time step: the story's events, then reverts, the DB's tick and every pantasks server (ev.step)."""
         self._apply_story(step)
-        moved = ev.step(self.site, self.opts.step)
+        if self.site.conn is None:
+            try:
+                self.site.open()
+            except pymysql.MySQLError as exc:
+                self.say(f"step {step}: the database is unreachable ({exc.args[-1] if exc.args else exc})")
+                return {}
+        try:
+            moved = ev.step(self.site, self.opts.sim_seconds)
+        except (pymysql.MySQLError, OSError) as exc:
+            self.site.close()  # reopened on a later step, once MariaDB answers again
+            self.say(f"step {step}: the database is unreachable ({exc})")
+            return {}
         self.say(f"step {step}: {summary(moved)}")
         return moved
 
     def loop(self) -> None:
-        """Advance every `step` seconds; apply injected events within half a second of their arrival."""
+        """Advance every `step` seconds; apply injected events within half a second; restart killed parts."""
         step = 0
         next_tick = time.monotonic() + self.opts.step
         while self.opts.steps == 0 or step < self.opts.steps:
             for event, params in ev.take_events(self.run_dir):
                 self._apply(event, params, step)
-            for child in self.children:
-                if not child.alive():
-                    raise RuntimeError(f"{child.name} exited:\n{child.log_tail()}")
+            self.supervisor.check(self.children, self.db, self.site)
             if time.monotonic() >= next_tick:
                 step += 1
                 self.tick(step)

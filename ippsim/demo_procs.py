@@ -9,10 +9,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from ippsim.demo_rules import scale
 from ippsim.procs import die_with_parent, stop_process_group
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -23,13 +25,20 @@ NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 class Child:
     """One child in its own session (process group), logging to a file; stop() ends the whole group."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path, cwd: Path | None = None) -> None:
-        self.name, self.argv, self.log_path = name, argv, log_path
+    def __init__(self, name: str, argv: list[str], log_path: Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.name, self.argv, self.log_path, self.cwd = name, argv, log_path, cwd
+        self.env = {**os.environ, **env} if env else None
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
+        self.process = self._spawn(b"")
+
+    def _spawn(self, banner: bytes) -> subprocess.Popen:
+        with open(self.log_path, "ab") as log:
+            log.write(banner)
+            log.flush()
             # own session so stop() ends the whole group; die_with_parent so a killed demo leaves no orphans
-            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=cwd,
-                                            start_new_session=True, preexec_fn=die_with_parent)
+            return subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.cwd,
+                                    env=self.env, start_new_session=True, preexec_fn=die_with_parent)
 
     @property
     def pid(self) -> int:
@@ -41,6 +50,11 @@ class Child:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the group, wait, then SIGKILL it."""
         stop_process_group(self.process, timeout)
+
+    def restart(self) -> None:
+        """Start the same command again (after it died); the log goes on in the same file."""
+        self.stop(timeout=2.0)
+        self.process = self._spawn(f"\n---- {self.name} restarted by the demo ----\n".encode())
 
     def log_tail(self, chars: int = 2000) -> str:
         try:
@@ -71,70 +85,152 @@ def start_exporter(config: Path, port: int, log: Path) -> Child:
     return Child("exporter", argv, log)
 
 
-def prometheus_config(repo: Path, out: Path, exporter_port: int, alertmanager_port: int | None,
-                      node_port: int | None = None) -> Path:
-    """The project's prometheus.yml retargeted at this demo's ports, with absolute rule paths."""
-    source = repo / "prometheus.yml"
-    data = yaml.safe_load(source.read_text()) if source.is_file() else None
-    if not isinstance(data, dict):
-        data = {"global": {"scrape_interval": "15s", "evaluation_interval": "15s"}}
-    data.setdefault("global", {})["scrape_interval"] = "5s"
-    data["global"]["evaluation_interval"] = "5s"
-    data["global"]["scrape_timeout"] = "4s"
-    data["rule_files"] = sorted(str(p) for p in (repo / "alerts").glob("*.rules.yml"))
-    node_job = next((job for job in data.get("scrape_configs") or [] if job.get("job_name") == "node"), None)
-    data["scrape_configs"] = [{"job_name": "ipp", "scrape_interval": "5s", "scrape_timeout": "4s",
-                               "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}]
-    if node_port and node_job:  # the repo's node job (with its `host` relabelling), pointed at the demo's node_exporter
-        data["scrape_configs"].append({**node_job, "static_configs": [{"targets": [f"127.0.0.1:{node_port}"]}]})
-    if alertmanager_port:
-        data["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
+@dataclass(frozen=True)
+class StackPorts:
+    """Where the demo's parts listen on 127.0.0.1 (None: that part is not running)."""
+
+    exporter: int
+    prometheus: int
+    alertmanager: int | None = None
+    node_exporter: int | None = None
+    actions: int | None = None
+    mail: int | None = None
+
+
+def _retarget(job: dict, port: int) -> dict:
+    return {**job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+
+
+def prometheus_config(repo: Path, out: Path, ports: StackPorts, rule_files: list[Path],
+                      interval: str = "5s") -> Path:
+    """The project's prometheus.yml retargeted at this demo's ports and rule copies, with short intervals."""
+    data = yaml.safe_load((repo / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in data.get("scrape_configs") or []}
+    glob = data.setdefault("global", {})
+    glob.update(scrape_interval=interval, evaluation_interval=interval, scrape_timeout="4s")
+    labels = glob.setdefault("external_labels", {})
+    if ports.actions:  # the alerts' action and runbook links point at the demo's action service
+        labels["ipp_action_service"] = f"http://127.0.0.1:{ports.actions}"
+        labels["ipp_runbook_base"] = f"http://127.0.0.1:{ports.actions}/runbooks"
+    data["rule_files"] = [str(path) for path in rule_files]
+    wanted = {"ipp": ports.exporter, "node": ports.node_exporter, "prometheus": ports.prometheus,
+              "alertmanager": ports.alertmanager, "ipp-actions": ports.actions}
+    data["scrape_configs"] = []
+    for name, port in wanted.items():
+        if port:
+            job = jobs.get(name, {"job_name": name})
+            job = {**job, "scrape_interval": interval, "scrape_timeout": "4s"}
+            data["scrape_configs"].append(_retarget(job, port))
+    if ports.alertmanager:
+        data["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports.alertmanager}"]}]}]}
     else:
         data.pop("alerting", None)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
 
 
-def alertmanager_config(repo: Path, out: Path) -> Path:
-    """The project's alerts/alertmanager.yml, or a minimal one with a do-nothing receiver."""
-    source = repo / "alerts" / "alertmanager.yml"
-    if source.is_file():
-        shutil.copyfile(source, out)
-    else:
-        out.write_text("route:\n  receiver: demo-null\n  group_by: [alertname]\nreceivers:\n  - name: demo-null\n")
+def _compress_route(route: dict, speed: float) -> None:
+    for key, floor in (("group_wait", 1), ("group_interval", 5), ("repeat_interval", 60)):
+        if key in route:
+            route[key] = scale(route[key], speed, floor)
+    for child in route.get("routes") or []:
+        _compress_route(child, speed)
+
+
+def alertmanager_config(repo: Path, out: Path, ports: StackPorts, token_file: Path, speed: float = 1) -> Path:
+    """The project's alerts/alertmanager.yml with receivers that work here: the demo's action service and mail sink."""
+    data = yaml.safe_load((repo / "alerts" / "alertmanager.yml").read_text())
+    glob = data.setdefault("global", {})
+    if ports.mail:
+        glob.update(smtp_smarthost=f"127.0.0.1:{ports.mail}", smtp_require_tls=False)
+    _compress_route(data["route"], speed)
+    for receiver in data.get("receivers") or []:
+        hooks = receiver.get("webhook_configs") or []
+        if ports.actions:
+            for hook in hooks:
+                hook["url"] = f"http://127.0.0.1:{ports.actions}/alertmanager"
+                hook["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}}
+        elif hooks:  # no action service: this receiver would only fail
+            receiver.pop("webhook_configs")
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
 
 
-def start_prometheus(repo: Path, run_dir: Path, exporter_port: int, port: int, am_port: int | None,
-                     node_port: int | None = None) -> Child | None:
+def _binary(path: str, name: str) -> str | None:
+    return path if os.access(path, os.X_OK) else shutil.which(name)
+
+
+def start_prometheus(run_dir: Path, config: Path, port: int) -> Child | None:
     """Prometheus on 127.0.0.1:<port> with storage under the run dir; None when not installed."""
-    binary = PROMETHEUS if os.access(PROMETHEUS, os.X_OK) else shutil.which("prometheus")
+    binary = _binary(PROMETHEUS, "prometheus")
     if not binary:
         return None
-    base = run_dir / "prometheus"
-    (base / "data").mkdir(parents=True, exist_ok=True)
-    config = prometheus_config(repo, base / "prometheus.yml", exporter_port, am_port, node_port)
-    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={base / 'data'}",
+    data = run_dir / "prometheus" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=2d"]
     return Child("prometheus", argv, run_dir / "logs" / "prometheus.log")
 
 
 def start_node_exporter(run_dir: Path, port: int) -> Child | None:
     """node_exporter on 127.0.0.1:<port> for this machine's host metrics; None when not installed."""
-    binary = NODE_EXPORTER if os.access(NODE_EXPORTER, os.X_OK) else shutil.which("node_exporter")
+    binary = _binary(NODE_EXPORTER, "node_exporter")
     if not binary:
         return None
     return Child("node-exporter", [binary, f"--web.listen-address=127.0.0.1:{port}"], run_dir / "logs" / "node-exporter.log")
 
 
-def start_alertmanager(repo: Path, run_dir: Path, port: int) -> Child | None:
+def start_alertmanager(run_dir: Path, config: Path, port: int) -> Child | None:
     """Alertmanager on 127.0.0.1:<port>, clustering off; None when not installed."""
-    binary = ALERTMANAGER if os.access(ALERTMANAGER, os.X_OK) else shutil.which("alertmanager")
+    binary = _binary(ALERTMANAGER, "alertmanager")
     if not binary:
         return None
-    base = run_dir / "alertmanager"
-    (base / "data").mkdir(parents=True, exist_ok=True)
-    config = alertmanager_config(repo, base / "alertmanager.yml")
-    argv = [binary, f"--config.file={config}", f"--storage.path={base / 'data'}",
+    data = run_dir / "alertmanager" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [binary, f"--config.file={config}", f"--storage.path={data}",
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
     return Child("alertmanager", argv, run_dir / "logs" / "alertmanager.log")
+
+
+def start_actions(config: Path, port: int, log: Path, env: dict[str, str] | None = None) -> Child:
+    """`ipp-actions --config.file <config> --web.listen-address 127.0.0.1:<port>` (via this interpreter)."""
+    argv = [sys.executable, "-m", "actions", "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}"]
+    return Child("action-service", argv, log, env=env)
+
+
+class Supervisor:
+    """Restarts a part of the demo that died, after `delay` seconds (long enough for its alerts to fire)."""
+
+    def __init__(self, say, delay: float) -> None:
+        self.say, self.delay = say, delay
+        self.down_since: dict[str, float] = {}
+
+    def check(self, children: list[Child], db=None, site=None) -> None:
+        """Look at every child and MariaDB once; restart what has been down for `delay` seconds."""
+        for child in children:
+            self._watch(child.name, child.alive(), child.restart)
+        if db is not None:
+            self._watch("mariadb", db.running, lambda: self._restart_db(db, site))
+
+    @staticmethod
+    def _restart_db(db, site) -> None:
+        if site is not None:
+            site.close()  # the demo's own connections reopen on the next step
+        db.start()
+
+    def _watch(self, name: str, alive: bool, restart) -> None:
+        if alive:
+            self.down_since.pop(name, None)
+            return
+        now = time.monotonic()
+        since = self.down_since.setdefault(name, now)
+        if since == now:
+            self.say(f"{name} is not running; the demo restarts it in {self.delay:g}s (its alerts can fire meanwhile)")
+        elif now - since >= self.delay:
+            self.down_since.pop(name, None)
+            try:
+                restart()
+            except Exception as exc:  # tried again after another delay
+                self.say(f"restarting {name} failed: {exc}")
+                return
+            self.say(f"{name} restarted")
