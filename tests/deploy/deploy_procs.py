@@ -107,3 +107,9 @@ def ports(count: int) -> list[int]:
         if port not in chosen:
             chosen.append(port)
     return chosen
+
+
+def free_port_url() -> tuple[str, str]:
+    """(base URL, listen address) of a free loopback port."""
+    port = free_loopback_port()
+    return f"http://127.0.0.1:{port}", f"127.0.0.1:{port}"
