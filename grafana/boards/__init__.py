@@ -1,0 +1,1 @@
+"""One module per dashboard; each has build(site) -> the built SDK dashboard model."""
