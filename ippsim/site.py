@@ -17,6 +17,8 @@ PROCESSING_RO_TABLES = (
     "chipRun", "chipProcessedImfile", "camRun", "camProcessedExp", "fakeRun", "fakeProcessedImfile",
     "warpRun", "warpSkyfile", "stackRun", "stackSumSkyfile", "diffRun", "diffSkyfile",
     "magicDSRun", "magicDSFile", "distRun",
+    "distComponent", "warpSkyCellMap", "chipMask", "magicRun", "magicNodeResult", "publishClient", "publishRun",
+    "publishDone",
 )
 NEBULOUS_RO_TABLES = ("volume", "mountedvol")
 

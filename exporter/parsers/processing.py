@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
 # Stages in exposition order; the collector's SQL uses exactly these names.
-STAGES = ("summitcopy", "registration", "chip", "camera", "fake", "warp", "stack", "diff", "destreak", "dist")
+STAGES = ("summitcopy", "registration", "chip", "camera", "fake", "warp", "warp_overlap", "stack", "diff", "magic",
+          "destreak", "dist", "publish")
+# warpSkyCellMap faults belong to warp runs: every label with pending warp runs also gets warp_overlap series
+SHADOW_STAGES = {"warp": "warp_overlap"}
 
 # psExit.h codes 1-6, 26 = PXTOOL_DO_NOT_REVERT_FAULT, 256 = EXIT_CRASH_ERR (pantasks saw the job crash).
 KNOWN_FAULTS = (1, 2, 3, 4, 5, 6, 26, 256)
@@ -60,10 +63,17 @@ class ProcessingSnapshot:
     labels: dict[str, tuple[str, str]]               # label → (priority, active) from the Label table
     summit: dict[str, int]                           # status → exposures of the current night
     skipped: int = 0                                 # rows that did not fit (counted, logged by the collector)
+    masked: dict[str, int] = field(default_factory=dict)  # chipMask label → its 'new' chip runs held back
+    burntool_running: int = 0                        # tonight's imfiles at burntool_state -1
 
     def active_pairs(self) -> list[tuple[str, str]]:
         """(stage, label) pairs with pending runs or outstanding faults, sorted."""
-        return sorted({(s, l) for s, l, _ in self.faults} | {(s, l) for s, l, _ in self.runs})
+        pairs = {(s, l) for s, l, _ in self.faults} | {(s, l) for s, l, _ in self.runs}
+        return sorted(pairs | {(SHADOW_STAGES[s], l) for s, l in pairs if s in SHADOW_STAGES})
+
+    def run_pairs(self) -> list[tuple[str, str]]:
+        """active_pairs() of stages that have run tables (warp_overlap has none of its own)."""
+        return [(s, l) for s, l in self.active_pairs() if s not in SHADOW_STAGES.values()]
 
     def active_labels(self) -> list[str]:
         """Labels with pending work, sorted."""
@@ -71,24 +81,28 @@ class ProcessingSnapshot:
 
 
 def parse_faults(rows: Iterable[Sequence]) -> tuple[dict, dict, int]:
-    """Rows (stage, label, fault, host, count) → ({(stage, label, bucket): n}, {(stage, host): n}, skipped)."""
+    """Rows (stage, label, fault, host, count) → ({(stage, label, bucket): n}, {(stage, host): n}, skipped).
+
+    The statement sends series rows (host NULL) and per-host rows (fault NULL); a row with both counts in both."""
     faults: dict[tuple[str, str, str], int] = {}
     by_host: dict[tuple[str, str], int] = {}
     skipped = 0
     for row in rows:
         try:
-            stage, label, code, host, count = _text(row[0]), _text(row[1]), int(row[2]), row[3], int(row[4])
+            stage, label, code, host, count = _text(row[0]), _text(row[1]), row[2], row[3], int(row[4])
+            code = None if code is None else int(code)
         except (IndexError, TypeError, ValueError):
             skipped += 1
             continue
-        if stage not in STAGES:
+        if stage not in STAGES or (code is None and host is None):
             skipped += 1
             continue
         if code == 0 or count <= 0:  # the SQL already drops these; a zero fault is not a fault
             continue
-        key = (stage, label, fault_bucket(stage, code))
-        faults[key] = faults.get(key, 0) + count
-        if host is not None:  # destreak and dist keep no host per component
+        if code is not None:
+            key = (stage, label, fault_bucket(stage, code))
+            faults[key] = faults.get(key, 0) + count
+        if host is not None:  # several tables keep no host per component
             hkey = (stage, _text(host))
             by_host[hkey] = by_host.get(hkey, 0) + count
     return faults, by_host, skipped
@@ -124,43 +138,22 @@ def parse_labels(rows: Iterable[Sequence]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def is_object_exposure(exp_name, exp_type) -> bool:
-    """nightly_science.pl check_summit_copy: only OBJECT exposures whose name does not start with 'c' count."""
-    return _text(exp_type) == "OBJECT" and not _text(exp_name).startswith("c")
+def parse_summit_totals(row: Sequence) -> tuple[dict[str, int], int]:
+    """The night query's one row (taken, downloaded, registered, burntooled, faulted, imfiles at burntool -1)
+    → ({status: exposures} with every status present, imfiles at -1); a missing or NULL value counts 0."""
+    values = [int(v or 0) for v in tuple(row)[:len(SUMMIT_STATUSES) + 1]]
+    values += [0] * (len(SUMMIT_STATUSES) + 1 - len(values))
+    return dict(zip(SUMMIT_STATUSES, values)), values[len(SUMMIT_STATUSES)]
 
 
-@dataclass(frozen=True)
-class SummitRow:
-    """One summit exposure of the night, aggregated over its imfiles by the night query."""
-
-    exp_name: str
-    exp_type: str
-    summit_fault: int
-    download_state: str | None
-    imfiles: int          # summit imfiles (summitImfile rows)
-    registered: int       # of those, with a non-NULL rawImfile.burntool_state
-    burntooled: int       # of those, with abs(burntool_state) = BURNTOOL.STATE.GOOD
-    other_faults: int     # download + registration faults on the exposure
-
-
-def summit_row(row: Sequence) -> SummitRow:
-    """Night-query row (exp_name, exp_type, summit_fault, download_state, imfiles, registered, burntooled, faults)."""
-    return SummitRow(_text(row[0]), _text(row[1]), int(row[2] or 0), None if row[3] is None else _text(row[3]),
-                     int(row[4] or 0), int(row[5] or 0), int(row[6] or 0), int(row[7] or 0))
-
-
-def summarize_summit(rows: Iterable[SummitRow]) -> dict[str, int]:
-    """Count OBJECT exposures by progress: taken, downloaded, registered, burntooled, faulted (all present)."""
-    out = dict.fromkeys(SUMMIT_STATUSES, 0)
-    for r in rows:
-        if not is_object_exposure(r.exp_name, r.exp_type):
+def parse_masked(rows: Iterable[Sequence]) -> dict[str, int]:
+    """chipMask rows (label, held-back runs) → {label: runs}; each mask label appears, 0 when nothing waits."""
+    out: dict[str, int] = {}
+    for row in rows:
+        if len(row) < 2 or row[0] is None:
             continue
-        out["taken"] += 1
-        out["downloaded"] += r.download_state == "stop"
-        complete = r.imfiles > 0
-        out["registered"] += complete and r.registered == r.imfiles
-        out["burntooled"] += complete and r.burntooled == r.imfiles
-        out["faulted"] += r.summit_fault != 0 or r.other_faults > 0
+        label = _text(row[0])
+        out[label] = out.get(label, 0) + int(row[1] or 0)
     return out
 
 

@@ -698,3 +698,57 @@ CREATE TABLE distComponent (
     KEY(state),
     FOREIGN KEY(dist_id) REFERENCES distRun(dist_id)
 ) ENGINE=innodb DEFAULT CHARSET=latin1;
+
+-- ---------------------------------------------------------------- chip masks, magic nodes, publishing
+-- chipMask: a row holds back every 'new' chip run of its label (chiptool_pendingimfile.sql LEFT JOIN chipMask).
+CREATE TABLE chipMask (
+    label VARCHAR(64),
+    PRIMARY KEY(label)
+) ENGINE=innodb DEFAULT CHARSET=latin1;
+
+-- magicNodeResult: per-node magic results; magictool -revertnode deletes faulted rows of 'new' runs.
+CREATE TABLE magicNodeResult (
+    magic_id BIGINT,
+    node VARCHAR(64),
+    path_base VARCHAR(255),
+    fault SMALLINT,
+    PRIMARY KEY(magic_id, node),
+    FOREIGN KEY(magic_id) REFERENCES magicRun(magic_id),
+    KEY(fault)
+) ENGINE=innodb DEFAULT CHARSET=latin1;
+
+-- publishing (columns the exporter and pubtool_revert.sql read; the other publishClient columns are left out)
+CREATE TABLE publishClient (
+    client_id BIGINT AUTO_INCREMENT,
+    active TINYINT,
+    comment VARCHAR(255),
+    name VARCHAR(64) DEFAULT NULL,
+    output_format SMALLINT NOT NULL DEFAULT 1,
+    PRIMARY KEY(client_id),
+    UNIQUE KEY name (name)
+) ENGINE=innodb DEFAULT CHARSET=latin1;
+
+CREATE TABLE publishRun (
+    pub_id BIGINT AUTO_INCREMENT,
+    client_id BIGINT NOT NULL,
+    stage_id BIGINT NOT NULL,
+    label VARCHAR(64),
+    state VARCHAR(64),
+    PRIMARY KEY(pub_id),
+    KEY(client_id),
+    KEY(stage_id),
+    KEY(label),
+    KEY(state),
+    FOREIGN KEY(client_id) REFERENCES publishClient(client_id)
+) ENGINE=innodb DEFAULT CHARSET=latin1;
+
+CREATE TABLE publishDone (
+    pub_id BIGINT AUTO_INCREMENT,
+    path_base VARCHAR(255),
+    hostname VARCHAR(64),
+    dtime_script FLOAT,
+    fault SMALLINT NOT NULL DEFAULT 0,
+    PRIMARY KEY(pub_id),
+    KEY(fault),
+    FOREIGN KEY(pub_id) REFERENCES publishRun(pub_id)
+) ENGINE=innodb DEFAULT CHARSET=latin1;

@@ -72,14 +72,80 @@ def test_null_faults_and_data_state_on_warp_diff_fake_destreak(rows, make_collec
     assert not [k for k in c_hosts(c) if dict(k[1])["stage"] == "destreak"]
 
 
-def test_dist_faults_are_per_run_not_per_component(rows, make_collector):
+def test_dist_counts_component_faults_of_new_runs_and_run_faults_once(rows, make_collector):
+    # disttool_revertcomponent.sql: faulted distComponent rows of 'new' runs; disttool_revertrun.sql: faulted
+    # distRun rows in 'new' or 'goto_cleaned', one per run however many components it has
     rows.insert("distRun", dist_id=1, stage="chip", stage_id=1, label="DL", state="new", fault=2)
     for comp in ("a", "b", "c"):
         rows.insert("distComponent", dist_id=1, component=comp, fault=2)
+    rows.insert("distComponent", dist_id=1, component="d", fault=0)
     rows.insert("distRun", dist_id=2, stage="chip", stage_id=2, label="DL", state="full", fault=4)
+    rows.insert("distComponent", dist_id=2, component="a", fault=5)              # finished run: history
+    rows.insert("distRun", dist_id=3, stage="chip", stage_id=3, label="DL", state="goto_cleaned", fault=5)
+    rows.insert("distComponent", dist_id=3, component="a", fault=6)              # not reverted by -revertcomponent
+    rows.insert("distRun", dist_id=4, stage="chip", stage_id=4, label="DL", state="new", fault=0)
+    rows.insert("distComponent", dist_id=4, component="a", fault=256)            # component fault, run fine
     c = scrape(make_collector())
-    assert faults(c, "dist", "DL", "2") == 1
-    assert faults(c, "dist", "DL", "4") == 0
+    assert faults(c, "dist", "DL", "2") == 4      # 3 components + the run itself
+    assert faults(c, "dist", "DL", "5") == 1      # goto_cleaned run fault
+    assert faults(c, "dist", "DL", "256") == 1
+    assert faults(c, "dist", "DL", "4") == 0 and faults(c, "dist", "DL", "6") == 0
+
+
+def test_registration_counts_only_exposures_still_registering(rows, make_collector):
+    # a faulted rawImfile/rawExp holds its exposure in newExp.state = 'run' (regtool_pendingexp.sql, regtool.c);
+    # faulted rows of exposures that went on to 'stop' are old history, not current faults
+    rows.insert("newExp", exp_id=7, summit_id=7, state="run", label="R")
+    rows.insert("rawImfile", exp_id=7, class_id="XY01", tmp_class_id="ota01", fault=5, hostname="ipp010")
+    rows.insert("rawExp", exp_id=7, fault=2, hostname="ipp010")
+    for exp_id in range(100, 130):
+        rows.insert("newExp", exp_id=exp_id, summit_id=exp_id, state="stop", label="R")
+        rows.insert("rawImfile", exp_id=exp_id, class_id="XY01", tmp_class_id="ota01", fault=4, hostname="ipp011")
+        rows.insert("rawExp", exp_id=exp_id, fault=3, hostname="ipp011")
+    c = scrape(make_collector())
+    assert faults(c, "registration", "R", "5") == 1
+    assert faults(c, "registration", "R", "2") == 1
+    assert faults(c, "registration", "R", "4") == 0 and faults(c, "registration", "R", "3") == 0
+    assert value(c, H, dbname="gpc1", stage="registration", host="ipp011") is None
+
+
+def test_warp_overlap_magic_and_publish_faults(rows, make_collector):
+    rows.insert("warpRun", warp_id=1, state="new", label="W")
+    rows.insert("warpSkyCellMap", warp_id=1, skycell_id="s1", tess_id="t", class_id="XY01", fault=4)
+    rows.insert("warpSkyCellMap", warp_id=1, skycell_id="s2", tess_id="t", class_id="XY01", fault=0)
+    rows.insert("warpRun", warp_id=2, state="full", label="W")
+    rows.insert("warpSkyCellMap", warp_id=2, skycell_id="s1", tess_id="t", class_id="XY01", fault=4)
+    rows.insert("magicRun", magic_id=1, state="new", label="M")
+    rows.insert("magicNodeResult", magic_id=1, node="n1", fault=5)
+    rows.insert("magicRun", magic_id=2, state="full", label="M")
+    rows.insert("magicNodeResult", magic_id=2, node="n1", fault=5)
+    rows.insert("publishClient", client_id=1, active=1, name="on")
+    rows.insert("publishClient", client_id=2, active=0, name="off")
+    rows.insert("publishRun", pub_id=1, client_id=1, stage_id=1, state="new", label="P")
+    rows.insert("publishDone", pub_id=1, fault=2, hostname="ipp020")
+    rows.insert("publishRun", pub_id=2, client_id=2, stage_id=2, state="new", label="P")  # inactive client
+    rows.insert("publishDone", pub_id=2, fault=2, hostname="ipp020")
+    c = scrape(make_collector())
+    assert faults(c, "warp_overlap", "W", "4") == 1
+    assert faults(c, "warp", "W", "4") == 0          # the overlap fault is not a skyfile fault
+    assert faults(c, "magic", "M", "5") == 1
+    assert faults(c, "publish", "P", "2") == 1
+    assert value(c, H, dbname="gpc1", stage="publish", host="ipp020") == 1
+    assert value(c, R, dbname="gpc1", stage="magic", label="M", state="new") == 1
+    assert value(c, R, dbname="gpc1", stage="publish", label="P", state="new") == 2
+    assert value(c, R, dbname="gpc1", stage="warp_overlap", label="W", state="new") is None
+
+
+def test_chipmask_holds_back_new_chip_runs(rows, make_collector):
+    rows.insert("chipMask", label="MASKED")
+    rows.insert("chipMask", label="IDLE")
+    rows.chip(1, "new", "MASKED")
+    rows.chip(2, "new", "MASKED")
+    rows.chip(3, "full", "MASKED")
+    rows.chip(4, "new", "FREE")
+    c = scrape(make_collector())
+    masked = {dict(k[1])["label"]: v for k, v in samples(c, "ipp_processing_chip_masked_runs").items()}
+    assert masked == {"MASKED": 2, "IDLE": 0}
 
 
 def test_labels_without_label_row_still_get_series_and_info_only_for_pending(rows, make_collector):
@@ -117,6 +183,9 @@ def test_registration_and_summitcopy_faults(rows, make_collector, monkeypatch):
     rows.insert("newExp", exp_id=7, summit_id=7, state="run", label="R")
     rows.insert("rawImfile", exp_id=7, class_id="XY01", tmp_class_id="ota01", fault=5, hostname="ipp010")
     rows.insert("rawExp", exp_id=7, fault=2, hostname="ipp010")
+    rows.summit(2, "old", datetime(2025, 3, 1, 6, 2), fault=203, download=None)  # older than the window
+    for old in range(3, 9):  # old fileset faults below the window: the branch must not read them
+        rows.summit(old, f"x{old}", datetime(2025, 3, 1, 6, 2), fault=104, download=None)
     rows.summit(11, "o1", datetime(2025, 5, 2, 6, 0), download="run", download_faults=(203, 999, 0))
     rows.summit(12, "o2", datetime(2025, 5, 2, 6, 1), download="stop", download_faults=(203,))  # finished: history
     rows.summit(13, "o3", datetime(2025, 5, 2, 6, 2), fault=110, download=None)

@@ -25,10 +25,22 @@ def test_night_window(now, boundary, start):
     assert p.night_window(now, boundary) == (start, start + timedelta(days=1))
 
 
-def test_summary_filters_like_check_summit_copy():
-    rows = [p.SummitRow("o1", "OBJECT", 0, "stop", 2, 2, 2, 0), p.SummitRow("c2", "OBJECT", 3, None, 0, 0, 0, 0),
-            p.SummitRow("d3", "DARK", 3, None, 0, 0, 0, 0), p.SummitRow("o4", "OBJECT", 0, "run", 2, 0, 0, 1)]
-    assert p.summarize_summit(rows) == {"taken": 2, "downloaded": 1, "registered": 1, "burntooled": 1, "faulted": 1}
+def test_summit_totals_row_has_every_status():
+    assert p.parse_summit_totals((8, 6, 4, None, 3, 2)) == (
+        {"taken": 8, "downloaded": 6, "registered": 4, "burntooled": 0, "faulted": 3}, 2)
+    assert p.parse_summit_totals(()) == (dict.fromkeys(p.SUMMIT_STATUSES, 0), 0)
+
+
+def test_masked_labels_add_up():
+    assert p.parse_masked([("A", 0), ("B", 0), ("A", 3), (None, 1), ("C",)]) == {"A": 3, "B": 0}
+
+
+def test_series_and_host_rows():
+    faults, hosts, skipped = p.parse_faults([("dist", "L", 2, None, 4), ("chip", None, None, "h1", 2),
+                                             ("chip", None, None, None, 1)])
+    assert faults == {("dist", "L", "2"): 4}
+    assert hosts == {("chip", "h1"): 2}
+    assert skipped == 1  # neither a code nor a host
 
 
 def test_malformed_rows_are_counted():

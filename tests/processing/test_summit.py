@@ -36,6 +36,18 @@ def test_night_progress_counts(rows, make_collector):
     c = scrape(make_collector())
     got = {s: summit(c, s) for s in ("taken", "downloaded", "registered", "burntooled", "faulted")}
     assert got == {"taken": 8, "downloaded": 6, "registered": 4, "burntooled": 3, "faulted": 3}
+    assert value(c, "ipp_burntool_running_imfiles", dbname="gpc1") == 1  # o3's second imfile at -1
+
+
+def test_burntool_stuck_at_minus_one_counts_imfiles_of_tonight_only(rows, make_collector):
+    d = datetime(2025, 5, 2, 6, 0)
+    rows.summit(1, "o1", d, burntool=(-1, -1))
+    rows.summit(2, "o2", d, burntool=(14, -1))
+    rows.summit(3, "d3", d, exp_type="DARK", burntool=(-1, -1))          # not OBJECT
+    rows.summit(4, "o4", datetime(2025, 5, 1, 6, 0), burntool=(-1, -1))  # last night
+    c = scrape(make_collector())
+    assert value(c, "ipp_burntool_running_imfiles", dbname="gpc1") == 3
+    assert summit(c, "registered") == 2 and summit(c, "burntooled") == 0
 
 
 def test_empty_night_has_every_status_at_zero(rows, make_collector):
@@ -65,6 +77,10 @@ def test_golden_exposition(rows, make_collector, golden):
     rows.chip(2, "update", "ThreePi.nightlyscience", faults=[(5, "ipp003")], data_state="update")
     rows.insert("camRun", cam_id=1, chip_id=9, state="wait", label="M31.nightlyscience")
     rows.insert("distRun", dist_id=1, stage="warp", stage_id=1, label="ps_ud_QUB", state="new", fault=4)
+    rows.insert("distComponent", dist_id=1, component="c1", fault=2)
+    rows.insert("chipMask", label="ps_ud_QUB")
+    rows.insert("warpRun", warp_id=1, state="new", label="M31.nightlyscience")
+    rows.insert("warpSkyCellMap", warp_id=1, skycell_id="s1", tess_id="t", class_id="XY01", fault=3)
     rows.insert("Label", label="M31.nightlyscience", priority=400, active=1)
     rows.insert("Label", label="ThreePi.nightlyscience", priority=300, active=1)
     golden("processing.prom", exposition(scrape(make_collector()).families))

@@ -347,7 +347,7 @@ def test_read_only_accounts_read_only_the_used_tables(site_db):
             cur.execute(f"SELECT COUNT(*) FROM `{table}`")  # fixed allowlist
             assert cur.fetchone() == ((1,) if table == "dbversion" else (0,))
         with pytest.raises(pymysql.err.OperationalError):
-            cur.execute("SELECT COUNT(*) FROM distComponent")
+            cur.execute("SELECT COUNT(*) FROM diffInputSkyfile")
     with site_db.neb_ro.connect("nebulous") as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM mountedvol")
         assert cur.fetchone() == (0,)
