@@ -228,7 +228,10 @@ class Demo:
         child = self.start_child(procs.start_actions(config, self.opts.actions_port, self._log("action-service"),
                                                 env=_tool_environment(root, accounts)))
         if not procs.wait_http(self.url(self.opts.actions_port, "/healthz"), 30.0, child):
-            raise RuntimeError(f"the action service did not come up:\n{child.log_tail()}")
+            # the rest of the stack is still worth running: alerts then only reach the e-mail receiver
+            child.stop()
+            self.children.remove(child)
+            return f": FAILED, running without it (see {self._log('action-service')})"
         return ""
 
     def start_child(self, child: procs.Child | None) -> procs.Child | None:
@@ -239,12 +242,19 @@ class Demo:
 
     def _print_urls(self) -> None:
         lines = stack.url_lines(self)
-        (self.run_dir / "demo.json").write_text(json.dumps({
+        self._write_info(lines)
+        self.say("\n".join(lines))
+
+    def _write_info(self, lines: list[str]) -> None:
+        """demo.json: pids of every part, the operator login and the printed URLs, for scripts and tests."""
+        urls = dict((key.strip(), value.strip()) for key, _, value in (line.partition(" : ") for line in lines))
+        tmp = self.run_dir / ".demo.json.tmp"
+        tmp.write_text(json.dumps({
             "metrics": self.url(self.opts.exporter_port, "/metrics"), "pid": os.getpid(),
             "children": {c.name: c.pid for c in self.children},
             "operator": {"user": cfg.DEMO_OPERATOR, "password": self.secrets.operator_password} if self.secrets else None,
-            "urls": dict(line.split(" : ", 1) for line in lines if " : " in line)}))
-        self.say("\n".join(lines))
+            "urls": urls}))
+        os.replace(tmp, self.run_dir / "demo.json")  # readers never see half a file
 
     def _apply(self, event: str, params: dict, step: int) -> None:
         try:
@@ -284,7 +294,8 @@ class Demo:
         while self.opts.steps == 0 or step < self.opts.steps:
             for event, params in ev.take_events(self.run_dir):
                 self._apply(event, params, step)
-            self.supervisor.check(self.children, self.db, self.site)
+            if self.supervisor.check(self.children, self.db, self.site):
+                self._write_info(stack.url_lines(self))  # new pids
             if time.monotonic() >= next_tick:
                 step += 1
                 self.tick(step)

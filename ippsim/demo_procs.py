@@ -205,12 +205,12 @@ class Supervisor:
         self.say, self.delay = say, delay
         self.down_since: dict[str, float] = {}
 
-    def check(self, children: list[Child], db=None, site=None) -> None:
-        """Look at every child and MariaDB once; restart what has been down for `delay` seconds."""
-        for child in children:
-            self._watch(child.name, child.alive(), child.restart)
-        if db is not None:
-            self._watch("mariadb", db.running, lambda: self._restart_db(db, site))
+    def check(self, children: list[Child], db=None, site=None) -> list[str]:
+        """Look at every child and MariaDB once; restart what has been down for `delay` seconds; names restarted."""
+        restarted = [child.name for child in children if self._watch(child.name, child.alive(), child.restart)]
+        if db is not None and self._watch("mariadb", db.running, lambda: self._restart_db(db, site)):
+            restarted.append("mariadb")
+        return restarted
 
     @staticmethod
     def _restart_db(db, site) -> None:
@@ -218,19 +218,22 @@ class Supervisor:
             site.close()  # the demo's own connections reopen on the next step
         db.start()
 
-    def _watch(self, name: str, alive: bool, restart) -> None:
+    def _watch(self, name: str, alive: bool, restart) -> bool:
         if alive:
             self.down_since.pop(name, None)
-            return
+            return False
         now = time.monotonic()
         since = self.down_since.setdefault(name, now)
         if since == now:
             self.say(f"{name} is not running; the demo restarts it in {self.delay:g}s (its alerts can fire meanwhile)")
-        elif now - since >= self.delay:
-            self.down_since.pop(name, None)
-            try:
-                restart()
-            except Exception as exc:  # tried again after another delay
-                self.say(f"restarting {name} failed: {exc}")
-                return
-            self.say(f"{name} restarted")
+            return False
+        if now - since < self.delay:
+            return False
+        self.down_since.pop(name, None)
+        try:
+            restart()
+        except Exception as exc:  # tried again after another delay
+            self.say(f"restarting {name} failed: {exc}")
+            return False
+        self.say(f"{name} restarted")
+        return True

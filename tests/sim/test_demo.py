@@ -79,15 +79,39 @@ def _prometheus_targets(port: int, timeout: float) -> set:
     return seen
 
 
+def _kill_and_see_restart(pid: int, port: int, out) -> None:
+    """Kill a supervised child: the demo says so, restarts it, and its metrics come back."""
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while "exporter restarted" not in out.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "exporter is not running; the demo restarts it" in out.read_text()
+    assert "exporter restarted" in out.read_text()
+    _wait_for(port, [r"^ipp_nebulous_db_up 1"], timeout=30)
+
+
+def _wait_for_file(directory, pattern: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if directory.is_dir() and any(directory.glob(pattern)):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"nothing matching {pattern} appeared in {directory}")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
     need_tool("mariadbd", "/usr/sbin/mariadbd")
     need_tool("sshd", "/usr/sbin/sshd")
     run_dir = tmp_path / "run"
-    port, prom, am, node = _free_port(), _free_port(), _free_port(), _free_port()
+    stale = run_dir / "prometheus" / "data" / "left-by-an-earlier-run"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old alerts")
+    port, prom, am, node, actions = (_free_port() for _ in range(5))
     argv = [sys.executable, "-m", "ippsim.cli", "demo", "--size", "tiny", "--step", "1", "--scenario",
             "pantasks-trouble", "--run-dir", str(run_dir), "--exporter-port", str(port),
-            "--prometheus-port", str(prom), "--alertmanager-port", str(am), "--node-exporter-port", str(node)]
+            "--prometheus-port", str(prom), "--alertmanager-port", str(am), "--node-exporter-port", str(node),
+            "--actions-port", str(actions), "--restart-delay", "1"]
     if sig == signal.SIGTERM:
         argv.append("--no-prometheus")  # one run with Prometheus is enough
     else:  # the whole stack: these must be installed (CI fails when they are not)
@@ -103,6 +127,7 @@ def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
                              r'^ipp_summit_exposures\{dbname="gpc1",status="taken"\} [1-9]'], timeout=40)
         config = (run_dir / "exporter.yml").read_text()
         assert "host: 127.0.0.1" in config  # distribution is reached through sshd (paramiko path)
+        assert not stale.exists()  # every run starts from fresh state
         if sig == signal.SIGINT:  # the story and an injected event move the metrics (once is enough)
             _wait_for(port, [r'^ipp_pantasks_up\{server="registration"\} 0',
                              r'^ipp_pantasks_busy\{server="stdscience"\} 1'], timeout=30)
@@ -122,7 +147,12 @@ def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
         pids.append(int((run_dir / "sshd" / "sshd.pid").read_text()))
         if sig == signal.SIGINT:
             assert {"prometheus", "alertmanager", "node-exporter"} <= set(info["children"])
-            assert _prometheus_targets(prom, timeout=30) == {("ipp", "up", None), ("node", "up", "127.0.0.1")}
+            targets = _prometheus_targets(prom, timeout=30)
+            assert {("ipp", "up", None), ("node", "up", "127.0.0.1"), ("prometheus", "up", None),
+                    ("alertmanager", "up", None)} <= targets, targets
+            _kill_and_see_restart(info["children"]["exporter"], port, tmp_path / "demo.out")
+            _wait_for_file(run_dir / "mail", "*.eml", timeout=60)  # a notification reached the e-mail receiver
+            pids = [pid for pid in pids if _alive(pid)] + [_demo_info(run_dir, timeout=5)["children"]["exporter"]]
         assert all(_alive(pid) for pid in pids)
         os.kill(demo.pid, sig)
         assert demo.wait(timeout=40) == 0
