@@ -270,3 +270,91 @@ def _next_run_ids(conn) -> dict:
             cur.execute(f"SELECT COALESCE(MAX(`{column}`), 0) + 1 FROM `{table}`")
             out[key] = cur.fetchone()[0]
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fault sources beyond the stage component tables (ipp-facts §9.9): each writes what the real tool or script does.
+
+def overlap_faults(conn, rng: random.Random, *, code: int = 4, count: int = 5, label: str | None = None) -> int:
+    """warpSkyCellMap rows of 'new' warp runs fault (warp_skycell_map failed); warptool -revertoverlap clears them."""
+    sql, params = ("SELECT m.warp_id, m.skycell_id, m.tess_id, m.class_id FROM warpSkyCellMap m"
+                   " JOIN warpRun r ON r.warp_id = m.warp_id WHERE r.state = 'new' AND (m.fault IS NULL OR m.fault = 0)"), []
+    if label is not None:
+        sql += " AND r.label = %s"
+        params.append(label)
+    with conn.cursor() as cur:
+        cur.execute(sql + " ORDER BY 1, 2, 3, 4 LIMIT 10000", params)
+        rows = list(cur.fetchall())
+        chosen = sorted(rng.sample(rows, min(count, len(rows))))
+        for key in chosen:
+            cur.execute("UPDATE warpSkyCellMap SET fault = %s WHERE warp_id = %s AND skycell_id = %s AND tess_id = %s"
+                        " AND class_id = %s", (code, *key))
+    return len(chosen)
+
+
+def dist_component_faults(conn, rng: random.Random, *, code: int = 2, count: int = 5,
+                          label: str | None = None) -> int:
+    """Components of 'new' dist runs fail to ship (distComponent.fault); dist.revert clears them every 60 s."""
+    sql, params = "SELECT dist_id FROM distRun WHERE state = 'new'", []
+    if label is not None:
+        sql += " AND label = %s"
+        params.append(label)
+    with conn.cursor() as cur:
+        cur.execute(sql + " ORDER BY dist_id LIMIT 10000", params)
+        runs = [row[0] for row in cur.fetchall()]
+        added = 0
+        for n in range(min(count, len(runs) * 4)):
+            dist_id = runs[rng.randrange(len(runs))]
+            added += cur.execute("INSERT IGNORE INTO distComponent (dist_id, component, state, fault)"
+                                 " VALUES (%s, %s, 'full', %s)", (dist_id, f"ippsim.{n}", code))
+    return added
+
+
+def burntool_stuck(conn, *, count: int = 3) -> int:
+    """The newest registered imfiles are left at burntool_state -1: ipp_apply_burntool*.pl died mid-run."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT exp_id, class_id FROM rawImfile WHERE burntool_state IS NOT NULL AND burntool_state <> -1"
+                    " ORDER BY exp_id DESC, class_id LIMIT %s", (count,))
+        keys = list(cur.fetchall())
+        for exp_id, class_id in keys:
+            cur.execute("UPDATE rawImfile SET burntool_state = -1 WHERE exp_id = %s AND class_id = %s",
+                        (exp_id, class_id))
+    return len(keys)
+
+
+def mask_label(conn, label: str, *, masked: bool = True) -> int:
+    """chiptool -mask (or -unmask) LABEL: a chipMask row holds back the label's new chip runs without a fault."""
+    sql = "INSERT IGNORE INTO chipMask (label) VALUES (%s)" if masked else "DELETE FROM chipMask WHERE label = %s"
+    with conn.cursor() as cur:
+        return cur.execute(sql, (label,))
+
+
+def magic_faults(conn, rng: random.Random, *, code: int = 5, count: int = 3, label: str | None = None) -> int:
+    """The newest magic runs go back to 'new' with a faulted node result (magictool -revertnode clears it)."""
+    sql, params = "SELECT magic_id FROM magicRun", []
+    if label is not None:
+        sql += " WHERE label = %s"
+        params.append(label)
+    with conn.cursor() as cur:
+        cur.execute(sql + " ORDER BY magic_id DESC LIMIT %s", (*params, count))
+        ids = [row[0] for row in cur.fetchall()]
+        for magic_id in ids:
+            cur.execute("UPDATE magicRun SET state = 'new' WHERE magic_id = %s", (magic_id,))
+            cur.execute("INSERT IGNORE INTO magicNodeResult (magic_id, node, fault) VALUES (%s, %s, %s)",
+                        (magic_id, f"node.{rng.randrange(100)}", code))
+    return len(ids)
+
+
+def publish_faults(conn, rng: random.Random, *, code: int = 2, count: int = 3,
+                   label: str = "ThreePi.nightlyscience", host: str = "ipp001") -> int:
+    """New publish runs for an active client whose publishDone row faulted (pubtool -revert clears them)."""
+    with conn.cursor() as cur:
+        cur.execute("INSERT IGNORE INTO publishClient (client_id, active, name, comment)"
+                    " VALUES (1, 1, 'ippsim', 'simulated client')")
+        cur.execute("SELECT COALESCE(MAX(pub_id), 0) FROM publishRun")
+        first = cur.fetchone()[0] + 1
+        for pub_id in range(first, first + count):
+            cur.execute("INSERT INTO publishRun (pub_id, client_id, stage_id, label, state)"
+                        " VALUES (%s, 1, %s, %s, 'new')", (pub_id, rng.randrange(1, 10**6), label))
+            cur.execute("INSERT INTO publishDone (pub_id, hostname, fault) VALUES (%s, %s, %s)", (pub_id, host, code))
+    return count

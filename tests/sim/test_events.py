@@ -129,3 +129,47 @@ def test_advance_keeps_faulted_runs_pending(site):
     advance(conn, random.Random(10), 10, rates=Rates(fault_rate=0.0, components_per_tick=50))
     assert _one(conn, "SELECT state FROM chipRun WHERE chip_id = %s", (run,)) == ("new",)
     assert h.DONE == 10
+
+
+def _exported_faults(conn) -> dict:
+    """The exporter's own fault statement and parser on the simulated site: {(stage, label, bucket): n}."""
+    from exporter.collectors import processing as proc
+    from exporter.parsers.processing import parse_faults
+    with conn.cursor() as cur:
+        cur.execute(proc.FAULTS_SQL, {"summit_floor": 0})
+        faults, _hosts, skipped = parse_faults(cur.fetchall())
+    assert skipped == 0
+    return faults
+
+
+def _stage_total(faults: dict, stage: str, bucket: str) -> int:
+    return sum(n for (s, _label, b), n in faults.items() if s == stage and b == bucket)
+
+
+@pytest.mark.parametrize("event, stage, bucket", [
+    (lambda conn, rng: ev.overlap_faults(conn, rng, code=4, count=2), "warp_overlap", "4"),
+    (lambda conn, rng: ev.dist_component_faults(conn, rng, code=3, count=2), "dist", "3"),
+    (lambda conn, rng: ev.magic_faults(conn, rng, code=5, count=2), "magic", "5"),
+    (lambda conn, rng: ev.publish_faults(conn, rng, code=6, count=2), "publish", "6"),
+])
+def test_new_fault_sources_show_in_the_exporters_count(site, event, stage, bucket):
+    _site, conn, _neb = site
+    before = _stage_total(_exported_faults(conn), stage, bucket)
+    added = event(conn, random.Random(4))
+    assert added == 2
+    assert _stage_total(_exported_faults(conn), stage, bucket) == before + 2
+
+
+def test_burntool_stuck_and_chipmask(site):
+    _site, conn, _neb = site
+    assert ev.burntool_stuck(conn, count=3) == 3
+    assert _one(conn, "SELECT COUNT(*) FROM rawImfile WHERE burntool_state = -1")[0] >= 3
+    label = _one(conn, "SELECT label FROM chipRun WHERE state = 'new' ORDER BY chip_id LIMIT 1")[0]
+    assert ev.mask_label(conn, label) == 1
+    from exporter.collectors import processing as proc
+    with conn.cursor() as cur:
+        cur.execute(proc.MASKED_SQL)
+        held = sum(n for masked, n in cur.fetchall() if masked == label)
+    assert held == _one(conn, "SELECT COUNT(*) FROM chipRun WHERE state = 'new' AND label = %s", (label,))[0] > 0
+    assert ev.mask_label(conn, label, masked=False) == 1
+    assert _one(conn, "SELECT COUNT(*) FROM chipMask")[0] == 0
