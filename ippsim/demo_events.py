@@ -9,7 +9,7 @@ import json
 import os
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pymysql
@@ -20,9 +20,10 @@ from ippsim.pantasks import sim
 from ippsim.pantasks import state as pstate
 from ippsim.pantasks.sites import RUN_STAGE, SERVER_TASKS
 from ippsim.scenario import Rates, advance
+from ippsim.ticks import mark_recurring
 from ippsim.tools import pxtools
 
-DB_EVENTS = ("fault-storm", "revert", "disk-fill", "df-placeholder", "unmount", "neb-host", "summit-behind",
+DB_EVENTS = ("fault-storm", "recurring-faults", "revert", "disk-fill", "df-placeholder", "unmount", "neb-host", "summit-behind",
              "burntool-behind")
 # host-failure = a host dies: every pantasks controller marks it DOWN, nebulous loses its disks, its jobs fault;
 # stall-label / unstall-label (pantasks events) also stall / release the label's runs in the DB.
@@ -49,16 +50,41 @@ SCENARIOS: dict[str, list[tuple[int, str, dict]]] = {
                          (6, "stall-label", {"server": "stdscience", "label": "M31.nightlyscience"})],
 }
 
-# What each revert task runs (ippTasks/*.pro, ipp-facts §2.2); the task adds -label for each server label.
-REVERT_COMMANDS = {
-    "chip.revert": ("chiptool", "-revertprocessedimfile", ()),
-    "camera.revert": ("camtool", "-revertprocessedexp", ()),
-    "warp.revert.warped": ("warptool", "-revertwarped", ("-fault", "2")),
-    "stack.revert": ("stacktool", "-revertsumskyfile", ("-fault", "2")),
-    "diff.revert": ("difftool", "-revertdiffskyfile", ()),
+# What each revert task runs (ippTasks/{chip,camera,fake,warp,stack,diff,dist,register}.pro, ipp-facts §2.2/§9): the
+# tool and mode, its fixed arguments, its `periods -exec` in seconds, and whether it adds `-label` per server label
+# (add_poll_labels; such tasks also `break` when the server has no label). register.imfile.revert adds the poll
+# arguments (-limit $POLL_LIMIT) instead, register.exp.revert nothing.
+@dataclass(frozen=True)
+class RevertTask:
+    """One pantasks revert task as ippTasks/*.pro defines it."""
+
+    tool: str
+    mode: str
+    args: tuple[str, ...]
+    period: float
+    per_label: bool = True
+
+
+POLL_LIMIT = 64  # $POLL_LIMIT of the simulated servers (pantasks.pro add_poll_args)
+REVERT_TASKS = {
+    "chip.revert": RevertTask("chiptool", "-revertprocessedimfile", (), 1800.0),
+    "camera.revert": RevertTask("camtool", "-revertprocessedexp", (), 1800.0),
+    "fake.revert": RevertTask("faketool", "-revertprocessedimfile", (), 1800.0),
+    "warp.revert.warped": RevertTask("warptool", "-revertwarped", ("-fault", "2"), 1800.0),
+    "stack.revert": RevertTask("stacktool", "-revertsumskyfile", ("-fault", "2"), 1800.0),
+    "diff.revert": RevertTask("difftool", "-revertdiffskyfile", (), 1800.0),
+    "dist.revert": RevertTask("disttool", "-revertcomponent", (), 60.0),
+    "register.imfile.revert": RevertTask("regtool", "-revertprocessedimfile", ("-limit", str(POLL_LIMIT)), 600.0,
+                                         per_label=False),
+    "register.exp.revert": RevertTask("regtool", "-revertprocessedexp", ("-fault", "2"), 600.0, per_label=False),
 }
-REVERT_STAGES = {"chip": "chip.revert", "camera": "camera.revert", "warp": "warp.revert.warped",
-                 "stack": "stack.revert", "diff": "diff.revert"}
+REVERT_STAGES = {"chip": "chip.revert", "camera": "camera.revert", "fake": "fake.revert", "warp": "warp.revert.warped",
+                 "stack": "stack.revert", "diff": "diff.revert", "dist": "dist.revert",
+                 "registration": "register.imfile.revert"}
+# the column that names a component within its run (None: one component per run)
+_COMPONENT_COLUMN = {"chip": "class_id", "camera": None, "fake": "class_id", "warp": "skycell_id", "stack": None,
+                     "diff": "skycell_id", "destreak": "component"}
+_ONE_COMPONENT = {"camera": "exp", "stack": "stack"}  # what pending_components calls the single component
 # stage -> (server, run task) whose jobs do that stage's DB work
 STAGE_TASKS = {RUN_STAGE[task]: (server, task) for server, tasks in SERVER_TASKS.items()
                for task, *_rest in tasks if task in RUN_STAGE}
@@ -87,6 +113,7 @@ class Site:
     rates: Rates = Rates()
     conn: object = None
     neb: object = None
+    revert_clock: dict = field(default_factory=dict)  # seconds since each (server, revert task) last ran
 
     def open(self) -> "Site":
         """Open the two connections every event and step use."""
@@ -150,33 +177,57 @@ def tool_revert(conn, tool: str, mode: str, argv: list[str]) -> tuple[int, int]:
 
 
 def revert_argv(task: str, labels: list[str], dbname: str) -> list[str]:
-    """The arguments `task` passes to its tool: its fixed ones, -label per server label, -dbname."""
-    _tool, _mode, extra = REVERT_COMMANDS[task]
-    return [*extra, *(arg for label in labels for arg in ("-label", label)), "-dbname", dbname]
+    """The arguments `task` passes to its tool: its fixed ones, -label per server label (if it adds them), -dbname."""
+    spec = REVERT_TASKS[task]
+    label_args = (arg for label in labels for arg in ("-label", label)) if spec.per_label else ()
+    return [*spec.args, *label_args, "-dbname", dbname]
 
 
-def run_reverts(site: Site) -> tuple[int, list[str]]:
-    """Revert tasks switched on in stdscience run their tool (the real ones poll every 1800 s).
+def _due(site: Site, server: str, task: str, seconds: float | None) -> bool:
+    """Advance the task's clock by `seconds` (None = run now); True when its `periods -exec` has passed."""
+    if seconds is None:
+        site.revert_clock[(server, task)] = 0.0
+        return True
+    elapsed = site.revert_clock.get((server, task), 0.0) + seconds
+    period = REVERT_TASKS[task].period
+    site.revert_clock[(server, task)] = elapsed - period if elapsed >= period else elapsed
+    return elapsed >= period
 
-    Returns (rows changed, failures); a tool's database error is a failed job of its task, as in pantasks."""
-    directory = site.servers.get("stdscience")
-    if directory is None or not _running(site, "stdscience"):
-        return 0, []
-    state = pstate.load(directory)
-    if not state["labels"]:
-        return 0, []  # `if ($LABEL:n == 0) break`
+
+def run_reverts(site: Site, seconds: float | None = None) -> tuple[int, list[str]]:
+    """Every active revert task of every running server runs its tool once its period has passed.
+
+    `seconds` is the simulated time since the last call (None: every active revert task runs now). Returns
+    (rows changed, failures); a tool's database error is a failed job of its task, as in pantasks."""
     changed, failures = 0, []
-    for task in (t["name"] for t in state["tasks"] if t["active"] and t["name"] in REVERT_COMMANDS):
-        tool, mode, _extra = REVERT_COMMANDS[task]
-        try:
-            deleted, updated = tool_revert(site.conn, tool, mode, revert_argv(task, state["labels"], site.dbname))
-        except pymysql.MySQLError as exc:
-            sim.record_finished(directory, task, good=0, failed=1)
-            failures.append(f"{task}: {exc}")
-            continue
-        sim.record_finished(directory, task, good=1, failed=0)
-        changed += deleted + updated
+    for server, directory in site.servers.items():
+        if not _running(site, server):
+            continue  # a hung, dead or stopped server runs no task and its clock does not move
+        state = pstate.load(directory)
+        for task in (t["name"] for t in state["tasks"] if t["active"] and t["name"] in REVERT_TASKS):
+            spec = REVERT_TASKS[task]
+            if spec.per_label and not state["labels"]:
+                continue  # `if ($LABEL:n == 0) break`
+            if not _due(site, server, task, seconds):
+                continue
+            try:
+                deleted, updated = tool_revert(site.conn, spec.tool, spec.mode,
+                                               revert_argv(task, state["labels"], site.dbname))
+            except pymysql.MySQLError as exc:
+                sim.record_finished(directory, task, good=0, failed=1)
+                failures.append(f"{task}: {exc}")
+                continue
+            sim.record_finished(directory, task, good=1, failed=0)
+            changed += deleted + updated
     return changed, failures
+
+
+def _faulted_items(conn, stage: str, code: int) -> set[tuple]:
+    s, column = dbev.STAGES[stage], _COMPONENT_COLUMN[stage]
+    key = f"p.`{column}`" if column else "NULL"
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT p.`{s.run_id}`, {key} FROM `{s.component_table}` p WHERE p.fault = %s", (code,))
+        return set(cur.fetchall())
 
 
 # ---- one time step
@@ -204,8 +255,10 @@ def wanted_jobs(site: Site, done: dict) -> dict[str, dict[str, int]]:
 
 
 def step(site: Site, seconds: float) -> dict:
-    """Reverts run, the DB moves on one tick, the run tasks count what it did, every server moves `seconds`."""
-    reverted, failures = run_reverts(site)
+    """Due reverts run, the DB moves on one tick, the run tasks count what it did, every server moves `seconds`.
+
+    `seconds` is simulated time: the revert tasks' periods (1800 s, dist 60 s, registration 600 s) count in it."""
+    reverted, failures = run_reverts(site, seconds)
     before = job_counts(site.conn)
     moved = advance(site.conn, site.rng, step=1, neb_conn=site.neb, rates=step_rates(site))
     done = record_jobs(site, before, job_counts(site.conn))
@@ -258,12 +311,28 @@ def _fault_storm(site: Site, params: dict) -> str:
     return f"{n} {stage} components faulted with {code}"
 
 
+def _recurring(site: Site, params: dict) -> str:
+    """Fault pending items with a persistent cause: every retry after a revert fails again with the same code."""
+    stage, code, count = params.get("stage", "chip"), int(params.get("fault", 5)), int(params.get("count", 5))
+    if stage not in _COMPONENT_COLUMN:
+        raise ValueError(f"unknown stage {stage!r}; known: {', '.join(_COMPONENT_COLUMN)}")
+    before = _faulted_items(site.conn, stage, code)
+    _recorded(site, lambda: dbev.inject_faults(site.conn, site.rng, stage=stage, code=code, count=count,
+                                               label=params.get("label"), hosts=site.hosts))
+    added = sorted(_faulted_items(site.conn, stage, code) - before)
+    mark_recurring(site.conn, stage, [(run_id, component or _ONE_COMPONENT[stage]) for run_id, component in added],
+                   code)
+    return f"{len(added)} {stage} items fault with {code} on every retry"
+
+
 def _revert(site: Site, params: dict) -> str:
     stage = params.get("stage", "chip")
     if stage not in REVERT_STAGES:
         raise ValueError(f"unknown stage {stage!r}; known: {', '.join(REVERT_STAGES)}")
-    tool, mode, _extra = REVERT_COMMANDS[REVERT_STAGES[stage]]
-    argv = ["-label", params["label"]] if params.get("label") else ["-all"]
+    spec = REVERT_TASKS[REVERT_STAGES[stage]]
+    tool, mode = spec.tool, spec.mode
+    labels = ["-label", params["label"]] if params.get("label") and spec.per_label else []
+    argv = labels or (["-all"] if "-all" in pxtools.MODES[(tool, mode)].options else [])
     if params.get("fault") is not None:
         argv += ["-fault", str(params["fault"])]
     try:
@@ -309,6 +378,7 @@ def _summit(site: Site, params: dict, change, what: str) -> str:
 _HANDLERS = {
     "fault-storm": _fault_storm,
     "revert": _revert,
+    "recurring-faults": _recurring,
     "disk-fill": _disk_fill,
     "df-placeholder": lambda site, p: _volumes(site, p, lambda name: dbev.nebdiskd_placeholder(site.neb, name),
                                                "show the df placeholder (total=1, used=1)"),

@@ -30,12 +30,57 @@ def _fault_source(rng: random.Random, rate: float, weights: dict):
     return draw
 
 
+# A run whose note starts with this carries items with a persistent cause (bad input data, a program bug): every
+# retry of those items -- after a revert deleted the faulted row -- fails again with the same code. Note text:
+# "ippsim:recurring:<code>:<component> <component> ..." (camera and stack runs have the one component 'exp'/'stack').
+RECURRING_NOTE = "ippsim:recurring:"
+
+
+def mark_recurring(conn, stage: str, items: list[tuple[int, str]], code: int) -> int:
+    """Give (run id, component) items of `stage` a persistent cause: they fail with `code` on every attempt."""
+    s = ev.STAGES[stage]
+    by_run: dict[int, list[str]] = {}
+    for run_id, component in items:
+        by_run.setdefault(run_id, []).append(str(component))
+    with conn.cursor() as cur:
+        for run_id, components in by_run.items():
+            cur.execute(f"UPDATE `{s.run_table}` SET note = %s WHERE `{s.run_id}` = %s",
+                        (f"{RECURRING_NOTE}{int(code)}:{' '.join(sorted(components))}", run_id))
+    return sum(len(c) for c in by_run.values())
+
+
+def recurring_codes(conn, stage: str, run_ids) -> dict[tuple[int, str], int]:
+    """(run id, component) -> the fault code it repeats, for the given runs of `stage`."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    s = ev.STAGES[stage]
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT `{s.run_id}`, note FROM `{s.run_table}` WHERE `{s.run_id}` IN"
+                    f" ({', '.join(['%s'] * len(ids))}) AND note LIKE %s", (*ids, RECURRING_NOTE + "%"))
+        rows = cur.fetchall()
+    codes = {}
+    for run_id, note in rows:
+        code, _, components = note[len(RECURRING_NOTE):].partition(":")
+        if code.isdigit():
+            codes.update({(run_id, component): int(code) for component in components.split()})
+    return codes
+
+
 def _process_components(conn, rng, hosts, rates, out) -> None:
     draw = _fault_source(rng, rates.fault_rate, h.FAULT_WEIGHTS)
     for stage in ev.PROCESSING_ORDER:
         pending = ev.pending_components(conn, stage, limit=_LIMIT)
         chosen = sorted(rng.sample(pending, min(rates.components_per_tick, len(pending))))
-        out[f"{stage}_components"] = ev._write_components(conn, stage, chosen, hosts, rng, draw)
+        repeats = recurring_codes(conn, stage, (row[0] for row in chosen))
+        out[f"{stage}_components"] = ev._write_components(conn, stage, chosen, hosts, rng,
+                                                          _fault_for(chosen, repeats, draw))
+
+
+def _fault_for(rows: list[tuple], repeats: dict, draw):
+    """Fault code of each row in turn: its persistent cause's code, else a fresh draw (drawn lazily, in row order)."""
+    keys = iter((run_id, str(comp)) for run_id, comp, *_rest in rows)
+    return lambda: repeats.get(next(keys)) or draw()
 
 
 def _finished_runs(conn, stage: str) -> list[int]:

@@ -89,6 +89,11 @@ REVERT_MACROS = {
     "register": ("register.imfile.revert", "register.exp.revert"), "dist": ("dist.revert",),
     "destreak": ("destreak.revert.load", "destreak.revert.run", "destreak.completed.revert"),
 }
+# Revert tasks a running site has switched off (every other revert task is defined without `active false` and
+# its <stage>.on macro switches it on): stack.pro defines stack.revert `active false` and stack.on leaves it off,
+# register.on switches the registration reverts off, destreak.pro defines its revert tasks `active false`.
+REVERTS_OFF_AT_START = frozenset({"stack.revert", "register.imfile.revert", "register.exp.revert",
+                                  "destreak.revert.load", "destreak.revert.run", "destreak.completed.revert"})
 # Stage prefix of each run task, for mapping DB progress onto task counters.
 RUN_STAGE = {"chip.imfile.run": "chip", "camera.exp.run": "camera", "fake.imfile.run": "fake",
              "warp.skycell.run": "warp", "stack.sum.run": "stack", "diff.skycell.run": "diff",
@@ -100,7 +105,7 @@ def new_task(name: str, command: str, kind: str, remote: bool) -> dict:
     """A task as the server defines it at start-up: never run yet, so its command shows as (dynamic)."""
     return {
         "name": name, "command": None, "argv0": command, "kind": kind, "remote": remote,
-        "active": kind != "revert",  # revert tasks are switched on by hand (<stage>.revert.on)
+        "active": kind != "revert" or name not in REVERTS_OFF_AT_START,
         "trange": [[0, 3600]] if kind == "daily" else [], "valid": None,
         "njobs": 0, "nsuccess": 0, "nfailure": 0, "ntimeout": 0,
     }

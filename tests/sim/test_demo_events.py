@@ -14,7 +14,7 @@ from ippsim import demo_events as de
 from ippsim import events as dbev
 from ippsim.pantasks import render, sim
 from ippsim.pantasks import state as pstate
-from ippsim.pantasks.sites import SERVER_TASKS, create_server
+from ippsim.pantasks.sites import SERVER_TASKS, create_server, new_state
 from ippsim.scenario import Rates, ScenarioSpec, build
 from ippsim.site import create_database
 from ippsim.tools.config import environment
@@ -78,18 +78,23 @@ def test_fault_storm_without_stage_hits_every_stage(site):
 
 def test_unknown_stage_host_and_event_are_refused(site):
     for event, params in (("fault-storm", {"stage": "nope"}), ("disk-fill", {"host": "ipp999"}),
-                          ("revert", {"stage": "fake"}), ("neb-host", {"host": "ipp001", "state": "sideways"})):
+                          ("revert", {"stage": "destreak"}), ("neb-host", {"host": "ipp001", "state": "sideways"})):
         with pytest.raises(ValueError):
             de.apply(site, event, params)
     with pytest.raises(ValueError, match="unknown event"):
         de.apply(site, "meteor", {})
 
 
+def _switch_reverts(site, active: bool = True) -> None:
+    for directory in site.servers.values():
+        with pstate.modify(directory) as state:
+            for task in state["tasks"]:
+                if task["name"] in de.REVERT_TASKS:
+                    task["active"] = active
+
+
 def _switch_on_reverts(site) -> None:
-    with pstate.modify(site.servers["stdscience"]) as state:
-        for task in state["tasks"]:
-            if task["name"] in de.REVERT_COMMANDS:
-                task["active"] = True
+    _switch_reverts(site, True)
 
 
 def _inject_mixed_faults(conn) -> None:
@@ -126,11 +131,14 @@ def test_revert_tasks_change_exactly_what_the_tool_command_lines_change(site, si
         _switch_on_reverts(site)
         changed, failures = de.run_reverts(site)
         env = {**os.environ, **environment(site_db.root, dbname="gpc1cli")}
-        for task, (tool, mode, _extra) in de.REVERT_COMMANDS.items():
-            argv = [sys.executable, "-m", "ippsim.tools", tool, mode, *de.revert_argv(task, list(SERVER_LABELS),
-                                                                                       "gpc1cli")]
-            result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
-            assert result.returncode == 0, result.stderr
+        for server, directory in site.servers.items():
+            labels = pstate.load(directory)["labels"]
+            for task in (t["name"] for t in pstate.load(directory)["tasks"] if t["name"] in de.REVERT_TASKS):
+                spec = de.REVERT_TASKS[task]
+                argv = [sys.executable, "-m", "ippsim.tools", spec.tool, spec.mode,
+                        *de.revert_argv(task, labels, "gpc1cli")]
+                result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+                assert result.returncode == 0, (server, task, result.stderr)
         for table in TABLES:
             assert _table(site.conn, table) == _table(other.conn, table), table
         assert changed > 0 and failures == [] and all(_table(site.conn, t) != before[t] for t in TABLES)
@@ -164,11 +172,80 @@ def test_revert_tasks_follow_the_real_fault_filters_and_labels(site):
 
 def test_reverts_do_nothing_while_off_or_while_the_server_hangs(site):
     _inject_mixed_faults(site.conn)
-    assert de.run_reverts(site) == (0, [])  # revert tasks start switched off
+    _switch_reverts(site, False)
+    assert de.run_reverts(site) == (0, [])
     _switch_on_reverts(site)
     sim.apply_event(site.servers["stdscience"], "hung")
+    sim.apply_event(site.servers["distribution"], "hung")
     assert de.run_reverts(site) == (0, [])
     assert _faults(site.conn, "chip", 2) > 0
+
+
+def _active(site, server: str) -> set[str]:
+    return {t["name"] for t in pstate.load(site.servers[server])["tasks"] if t["active"] and t["name"] in de.REVERT_TASKS}
+
+
+def test_revert_tasks_start_as_a_running_site_has_them():
+    """chip/camera/fake/warp/diff reverts are defined active; stack.revert `active false`; register.on and
+    dist.on (ippTasks/{stack,register,dist}.pro) leave registration's off and dist's on."""
+    servers = {name: new_state(name, labels=LABELS) for name in SERVER_TASKS}
+    active = {name: {t["name"] for t in st["tasks"] if t["active"] and t["kind"] == "revert"}
+              for name, st in servers.items()}
+    assert active["stdscience"] == {"chip.revert", "camera.revert", "fake.revert", "warp.revert.warped",
+                                    "warp.revert.overlap", "diff.revert"}
+    assert active["distribution"] == {"dist.revert"} and active["registration"] == set()
+    periods = {task: spec.period for task, spec in de.REVERT_TASKS.items()}
+    assert periods["chip.revert"] == periods["diff.revert"] == 1800 and periods["dist.revert"] == 60
+    assert periods["register.imfile.revert"] == 600
+
+
+def _chip_faults(conn, label) -> int:
+    return _one(conn, "SELECT COUNT(*) FROM chipProcessedImfile p JOIN chipRun r USING (chip_id)"
+                      " WHERE r.state = 'new' AND p.fault <> 0 AND r.label = %s", (label,))[0]
+
+
+def test_faults_form_a_sawtooth_with_the_real_revert_period(site):
+    """Default tasks, 10 s steps: chip faults pile up for 1800 s, then chip.revert clears them all at once."""
+    label = LABELS[0]
+    site.rates = replace(site.rates, fault_rate=0.5)
+    counts = []
+    for _ in range(181):
+        de.step(site, 10.0)
+        counts.append(_chip_faults(site.conn, label))
+    drops = [i for i in range(1, len(counts)) if counts[i] < counts[i - 1]]
+    assert drops == [179], counts  # the 180th step (1800 s) ran chip.revert; nothing before it removed a fault
+    assert counts[178] > 0 and counts[179] < counts[178]
+    assert _task(site, "stdscience", "chip.revert")["nsuccess"] == 1
+
+
+def test_recurring_items_fault_again_after_every_revert(site):
+    label = LABELS[0]
+    text = de.apply(site, "recurring-faults", {"stage": "chip", "label": label, "count": 3, "fault": 5})
+    assert text == "3 chip items fault with 5 on every retry"
+    site.rates = replace(site.rates, fault_rate=0.0, components_per_tick=200)
+    for _cycle in range(2):
+        de.run_reverts(site)  # chip.revert deletes the three faulted rows
+        assert _faults(site.conn, "chip", 5) == 0
+        de.step(site, 10.0)  # they are picked up again and fail the same way
+        assert _faults(site.conn, "chip", 5) == 3
+
+
+def test_dist_revert_runs_every_60_seconds_and_registration_reverts_stay_off(site):
+    dbev.inject_faults(site.conn, random.Random(2), stage="dist", code=2, count=1, label=LABELS[0])
+    with site.conn.cursor() as cur:
+        cur.execute("SELECT dist_id FROM distRun WHERE state = 'new' ORDER BY dist_id LIMIT 1")
+        (dist_id,), = cur.fetchall()
+        cur.execute("INSERT INTO distComponent (dist_id, component, state, fault) VALUES (%s, 'XY01', 'full', 2)",
+                    (dist_id,))
+    before = _task(site, "distribution", "dist.revert")["nsuccess"]
+    for _ in range(5):
+        de.run_reverts(site, 10.0)
+    assert _one(site.conn, "SELECT COUNT(*) FROM distComponent WHERE fault <> 0")[0] == 1
+    de.run_reverts(site, 10.0)
+    assert _one(site.conn, "SELECT COUNT(*) FROM distComponent WHERE fault <> 0")[0] == 0
+    assert _task(site, "distribution", "dist.revert")["nsuccess"] == before + 1
+    assert _one(site.conn, "SELECT COUNT(*) FROM distRun WHERE fault <> 0")[0] >= 1  # run faults: by hand only
+    assert "register.imfile.revert" not in _active(site, "registration")
 
 
 def test_a_revert_the_database_refuses_is_a_failed_job_and_the_others_still_run(site):

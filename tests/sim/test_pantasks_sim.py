@@ -122,7 +122,7 @@ def test_labels_reverts_and_scheduler_commands_change_state(server):
     assert render.format_labels(state["labels"]) == "ThreePi.nightlyscience\n"
     assert run_command(state, "warp.revert.on").changed
     active = {t["name"]: t["active"] for t in state["tasks"]}
-    assert active["warp.revert.warped"] and active["warp.revert.overlap"] and not active["chip.revert"]
+    assert active["warp.revert.warped"] and active["warp.revert.overlap"] and not active["stack.revert"]
     run_command(state, "warp.revert.off")
     assert not any(t["active"] for t in state["tasks"] if t["name"].startswith("warp.revert"))
     run_command(state, "stop")
