@@ -110,3 +110,29 @@ def test_the_budget_check_reads_the_loader_defaults():
     database = config.processing.databases[0]
     assert (database.connect_timeout, database.query_timeout) == (DatabaseConfig.connect_timeout, DatabaseConfig.query_timeout)
     assert config.exporter.timeout_offset == ExporterSettings.timeout_offset
+
+
+HA_PROMETHEUS = ROOT / "deploy" / "ha" / "prometheus.yml"
+
+
+def test_the_ha_pair_config_passes_promtool(tmp_path):
+    installed_copy(tmp_path)
+    path = tmp_path / "prometheus-ha.yml"
+    path.write_text(HA_PROMETHEUS.read_text().replace("/etc/prometheus/", f"{tmp_path}/"))
+    result = run([need_tool("promtool"), "check", "config", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
+
+
+def test_the_ha_pair_scrapes_what_the_single_server_does_and_drops_replica_from_alerts():
+    cluster, ha = yaml.safe_load(CLUSTER.read_text()), yaml.safe_load(HA_PROMETHEUS.read_text())
+    assert ha["rule_files"] == cluster["rule_files"]
+    assert {k: v for k, v in ha["global"].items() if k != "external_labels"} == \
+        {k: v for k, v in cluster["global"].items() if k != "external_labels"}
+    strip = ("static_configs",)  # the pair lists both monitoring hosts
+    jobs_of = {name: [{k: v for k, v in job.items() if k not in strip} for job in config["scrape_configs"]]
+               for name, config in (("cluster", cluster), ("ha", ha))}
+    assert jobs_of["ha"] == jobs_of["cluster"]
+    assert ha["global"]["external_labels"]["replica"] == "${PROM_REPLICA}"
+    assert {"action": "labeldrop", "regex": "replica"} in ha["alerting"]["alert_relabel_configs"]
+    assert len(ha["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]) == 2

@@ -1,0 +1,214 @@
+"""Past one machine, on loopback with the real Debian binaries: an HA pair of Prometheus (deploy/ha/prometheus.yml,
+`replica` from the environment) alerting into a two-node Alertmanager cluster (the flags of
+deploy/ha/alertmanager.default, gossip on loopback) that runs the shipped routing. One incident reaches the
+webhook receivers once; a silence made on one node holds on the other."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+import os
+import shlex
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from deploy_procs import ROOT, http_json, load_render, ports, server, wait_until
+
+from plugins.tools import need_tool
+
+HA = ROOT / "deploy" / "ha"
+TOKEN = "ha-test-token"
+# An actionable incident as the shipped rules raise it: code-2 faults, which the shipped routing sends to
+# the action service (and to the czar's e-mail).
+INCIDENT = {"alertname": "IppProcessingFaultsRevertable", "severity": "warning", "dbname": "gpc1",
+            "stage": "chip", "label": "M31.nightlyscience", "fault": "2"}
+PEER_TIMEOUT = 2.0
+
+
+class Receiver:
+    """A webhook receiver standing in for one host's action service: records every notification it gets."""
+
+    def __init__(self) -> None:
+        self.notifications: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - name fixed by the base class
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.notifications.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                               "payload": json.loads(body)})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "Receiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def firing(self) -> list[dict]:
+        """Notifications about the test incident with status firing."""
+        return [n for n in self.notifications if n["payload"]["status"] == "firing"
+                and n["payload"]["commonLabels"].get("alertname") == INCIDENT["alertname"]]
+
+
+def default_args(name: str, hosts: dict[str, str]) -> list[str]:
+    """The ARGS of a committed deploy/ha/*.default file with its host:port pairs mapped to loopback ones."""
+    text = (HA / name).read_text()
+    args_line = next(line for line in text.splitlines() if line.startswith("ARGS="))
+    args = shlex.split(shlex.split(args_line)[0].removeprefix("ARGS="))  # the unit expands $ARGS by words
+    for old, new in hosts.items():
+        args = [arg.replace(old, new) for arg in args]
+    return args
+
+
+def prometheus_config(tmp_path: Path, alertmanagers: list[str]) -> Path:
+    """deploy/ha/prometheus.yml with test timing, one incident rule, loopback Alertmanagers and only self-scrape."""
+    config = yaml.safe_load((HA / "prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": alertmanagers}]
+    config["rule_files"] = [str(tmp_path / "incident.rules.yml")]
+    config.pop("remote_write")  # long-term storage has its own test (test_deploy_federation.py)
+    config["scrape_configs"] = [{"job_name": "prometheus", "static_configs": [{"targets": ["127.0.0.1:1"]}]}]
+    rule = {"alert": INCIDENT["alertname"], "expr": "vector(1)",
+            "labels": {k: v for k, v in INCIDENT.items() if k != "alertname"}}
+    (tmp_path / "incident.rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "ha-test", "rules": [rule]}]}))
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def ha_stack(tmp_path_factory):
+    """Two receivers, a two-node Alertmanager cluster (one receiver each), two Prometheus replicas."""
+    tmp = tmp_path_factory.mktemp("ha")
+    prometheus, alertmanager = need_tool("prometheus"), need_tool("alertmanager", "prometheus-alertmanager")
+    web1, web2, gossip1, gossip2, prom1, prom2 = ports(6)
+    (tmp / "token").write_text(TOKEN + "\n")
+    render = load_render()
+    with Receiver() as receiver1, Receiver() as receiver2, \
+            _alertmanager(alertmanager, tmp, 1, receiver1, render, {"ippmon01:9093": f"127.0.0.1:{web1}",
+                          "ippmon01:9094": f"127.0.0.1:{gossip1}", "ippmon02:9094": f"127.0.0.1:{gossip2}"}) as am1, \
+            _alertmanager(alertmanager, tmp, 2, receiver2, render, {"ippmon01:9093": f"127.0.0.1:{web2}",
+                          "ippmon01:9094": f"127.0.0.1:{gossip2}", "ippmon02:9094": f"127.0.0.1:{gossip1}"}) as am2:
+        wait_until(lambda: all(len(http_json(f"{am}/api/v2/status")["cluster"]["peers"]) == 2 for am in (am1, am2)),
+                   20, "the two Alertmanagers to see each other")
+        config = prometheus_config(tmp, [f"127.0.0.1:{web1}", f"127.0.0.1:{web2}"])
+        with _prometheus(prometheus, tmp, config, "ippmon01", prom1) as p1, \
+                _prometheus(prometheus, tmp, config, "ippmon02", prom2) as p2:
+            yield {"alertmanagers": [am1, am2], "prometheus": [p1, p2], "receivers": [receiver1, receiver2]}
+
+
+def _alertmanager(binary, tmp: Path, number: int, receiver: Receiver, render, hosts: dict[str, str]):
+    """One cluster node: the shipped routing with its webhook pointed at `receiver`, flags from alertmanager.default."""
+    config = render.relocate(render.load_shipped(), webhook_base=receiver.url, token_file=str(tmp / "token"),
+                             timing={"group_wait": "1s", "group_interval": "2s"})
+    path = tmp / f"alertmanager{number}.yml"
+    path.write_text(yaml.safe_dump(config))
+    args = default_args("alertmanager.default", hosts)
+    args = [a for a in args if not a.startswith("--cluster.peer-timeout")] + [f"--cluster.peer-timeout={PEER_TIMEOUT}s"]
+    argv = [binary, f"--config.file={path}", f"--storage.path={tmp / f'am{number}'}", *args,
+            "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=1s", "--cluster.settle-timeout=1s"]
+    web = next(a for a in args if a.startswith("--web.listen-address=")).split("=", 1)[1]
+    return _serving(argv, f"http://{web}", "/-/ready", tmp / f"alertmanager{number}.log")
+
+
+def _prometheus(binary, tmp: Path, config: Path, replica: str, port: int):
+    """One replica: deploy/ha/prometheus.default's flags, PROM_REPLICA in the environment as Debian's unit sets it."""
+    args = default_args("prometheus.default", {"ippmon01:9090": f"127.0.0.1:{port}"})
+    # resend-delay: the first evaluation can beat Alertmanager discovery; production keeps the 1m default
+    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / replica}", *args,
+            "--rules.alert.resend-delay=1s"]
+    return _serving(argv, f"http://127.0.0.1:{port}", "/-/ready", tmp / f"prometheus-{replica}.log",
+                    env={**os.environ, "PROM_REPLICA": replica})
+
+
+class _serving:
+    """`with` a server() that yields its base URL."""
+
+    def __init__(self, argv, base, ready, log, env=None):
+        self.base, self.context = base, server(argv, base + ready, log, env=env)
+
+    def __enter__(self) -> str:
+        self.context.__enter__()
+        return self.base
+
+    def __exit__(self, *exc_info):
+        return self.context.__exit__(*exc_info)
+
+
+def test_the_replicas_differ_only_in_their_replica_label(ha_stack):
+    replicas = []
+    for url in ha_stack["prometheus"]:
+        labels = yaml.safe_load(http_json(f"{url}/api/v1/status/config")["data"]["yaml"])["global"]["external_labels"]
+        replicas.append(labels.pop("replica"))
+        assert labels["site"] == "ipp"
+    assert replicas == ["ippmon01", "ippmon02"]
+
+
+def test_one_incident_gives_one_notification_with_one_alert_without_replica(ha_stack):
+    receivers = ha_stack["receivers"]
+    wait_until(lambda: sum(len(r.firing()) for r in receivers), 30, "a firing notification")
+    # both replicas sent the alert to both nodes ...
+    for url in ha_stack["prometheus"]:
+        def sent_to(url=url):
+            text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+            return re.findall(r'^prometheus_notifications_sent_total\{alertmanager="([^"]+)"\} ([1-9][0-9.e+]*)$', text, re.M)
+
+        assert len(wait_until(lambda: len(sent_to()) == 2 and sent_to(), 10, f"{url} to send to both nodes")) == 2
+    # ... and after the other node's turn has passed (peer position x peer timeout), still one notification
+    time.sleep(3 * PEER_TIMEOUT)
+    firing = [n for r in receivers for n in r.firing()]
+    assert len(firing) == 1, [n["payload"]["groupKey"] for n in firing]
+    (notification,) = firing
+    assert notification["auth"] == f"Bearer {TOKEN}"
+    shipped_urls = [w["url"] for r in load_render().load_shipped()["receivers"] for w in r.get("webhook_configs", [])]
+    assert notification["path"] in {urlsplit(url).path for url in shipped_urls}
+    (alert,) = notification["payload"]["alerts"]
+    assert "replica" not in alert["labels"], "alert_relabel_configs must drop the replica label"
+    assert {k: alert["labels"][k] for k in INCIDENT} == INCIDENT
+    for am in ha_stack["alertmanagers"]:
+        alerts = [a for a in http_json(f"{am}/api/v2/alerts") if a["labels"]["alertname"] == INCIDENT["alertname"]]
+        assert len(alerts) == 1 and "replica" not in alerts[0]["labels"]
+
+
+def test_a_silence_made_on_one_node_holds_on_the_other(ha_stack):
+    am1, am2 = ha_stack["alertmanagers"]
+    now = datetime.now(timezone.utc)
+    silence = {"matchers": [{"name": "host", "value": "ipp016", "isRegex": False, "isEqual": True}],
+               "startsAt": now.isoformat(), "endsAt": (now + timedelta(hours=1)).isoformat(),
+               "createdBy": "czar", "comment": "ipp016 taken out for repair"}
+    silence_id = http_json(f"{am1}/api/v2/silences", silence)["silenceID"]
+
+    def replicated():
+        found = [s for s in http_json(f"{am2}/api/v2/silences") if s["id"] == silence_id]
+        return found and found[0]["status"]["state"] == "active"
+
+    wait_until(replicated, 10, "the silence to reach the second node")
+    alert = {"labels": {"alertname": "IppHostDown", "severity": "warning", "host": "ipp016"}}
+    other = {"labels": {"alertname": "IppHostDown", "severity": "warning", "host": "ipp020"}}
+    http_json(f"{am2}/api/v2/alerts", [alert, other])
+
+    def states():
+        got = {a["labels"]["host"]: a["status"] for a in http_json(f"{am2}/api/v2/alerts?filter=alertname%3D%22IppHostDown%22")}
+        return got if len(got) == 2 and got["ipp016"]["state"] == "suppressed" else None
+
+    got = wait_until(states, 10, "the silenced alert to be suppressed on the second node")
+    assert got["ipp016"]["silencedBy"] == [silence_id]
+    assert got["ipp020"]["state"] == "active"
