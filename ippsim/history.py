@@ -265,3 +265,87 @@ def emit_after_warp(emit: Emit, ctx: GenContext, *, warp_id: int, exp_id: int, c
     dist_fault = ctx.fault() if pending else 0
     emit("distRun", (dist_id, 1, "warp", warp_id, label, 0, run_state, registered, dist_fault, rc["data_group"],
                      None))
+
+
+def _series_codes(ctx: GenContext, count: int) -> list[int]:
+    codes = list(FAULT_WEIGHTS)
+    return ctx.rng.sample(codes, min(count, len(codes)))
+
+
+def emit_active_workload(emit: Emit, ctx: GenContext, *, labels: Sequence[str], stages: Sequence[str], runs: int,
+                         faults: int, codes_per_series: int, when: datetime) -> None:
+    """`runs` pending runs spread over every (stage, label), with `faults` outstanding faulted components among
+    them (each (stage, label) draws from its own `codes_per_series` codes): a real site's active work, without
+    the exposures behind it (foreign keys are off in the bulk loader; nothing here follows exp_id back)."""
+    pairs = [(stage, label) for stage in stages for label in labels]
+    runs_per_pair = max(1, runs // len(pairs))
+    multi = [s for s in stages if s in ("chip", "fake", "warp", "diff", "destreak")]
+    single_faults = (len(stages) - len(multi)) * len(labels) * runs_per_pair * 0.8
+    per_run = max(1, round((faults - single_faults) / max(1, len(multi) * len(labels) * runs_per_pair)))
+    for stage, label in pairs:
+        codes = _series_codes(ctx, codes_per_series)
+        for k in range(runs_per_pair):
+            update = k % 10 == 9  # one run in ten is an 'update' run with its faults in data_state 'update'
+            _emit_active_run(emit, ctx, stage, label, codes, per_run if stage in multi else 1, update, when)
+
+
+def _emit_active_run(emit: Emit, ctx: GenContext, stage: str, label: str, codes: list[int], n_faults: int,
+                     update: bool, when: datetime) -> None:
+    rc, rng = run_columns(label, when), ctx.rng
+    state, data_state = ("update", "update") if update else ("new", "full")
+    faulted = [rng.choice(codes) for _ in range(n_faults)] if (stage not in ("camera", "stack", "dist")
+                                                               or rng.random() < 0.8) else []
+    comps = [f"c{n:02d}" for n in range(len(faulted) + 1)]  # one more component, done without a fault
+    fault_of = dict(zip(comps, faulted))
+    registered = _ts(when)
+    if stage == "chip":
+        run_id = ctx.ids.take("chip")
+        emit("chipRun", (run_id, 0, state, rc["workdir"], label, rc["data_group"], rc["dist_group"], rc["reduction"],
+                         "warp", None))
+        for c in comps:
+            emit("chipProcessedImfile", (run_id, 0, c, data_state, ctx.host(), f"{rc['workdir']}/{run_id}.{c}", 30.0, 0,
+                                         fault_of.get(c, 0)))
+    elif stage == "camera":
+        run_id = ctx.ids.take("cam")
+        emit("camRun", (run_id, 0, state, rc["workdir"], label, rc["data_group"], rc["dist_group"], rc["reduction"],
+                        "warp", None))
+        if faulted:
+            emit("camProcessedExp", (run_id, ctx.host(), f"{rc['workdir']}/{run_id}.cm", 60.0, 0, faulted[0]))
+    elif stage == "fake":
+        run_id = ctx.ids.take("fake")
+        emit("fakeRun", (run_id, 0, state, rc["workdir"], label, rc["data_group"], rc["dist_group"], rc["reduction"],
+                         "warp", registered, None))
+        for c in comps:
+            emit("fakeProcessedImfile", (run_id, 0, c, ctx.host(), f"{rc['workdir']}/{run_id}.{c}.fk", data_state,
+                                         fault_of.get(c, 0), registered))
+    elif stage == "warp":
+        run_id = ctx.ids.take("warp")
+        emit("warpRun", (run_id, 0, "warp", state, rc["workdir"], label, rc["data_group"], rc["dist_group"], TESS_ID,
+                         rc["reduction"], "warp", registered, None))
+        for c in comps:
+            emit("warpSkyfile", (run_id, c, TESS_ID, f"{rc['workdir']}/{run_id}.{c}", data_state, ctx.host(), 0.9, 0,
+                                 fault_of.get(c, 0)))
+    elif stage == "stack":
+        run_id = ctx.ids.take("stack")
+        emit("stackRun", (run_id, state, rc["workdir"], label, rc["data_group"], rc["dist_group"], rc["reduction"],
+                          registered, "skycell.0000.000", TESS_ID, "r.00000", None))
+        if faulted:
+            emit("stackSumSkyfile", (run_id, f"{rc['workdir']}/{run_id}.stk", ctx.host(), 0.9, 60000.5, 0, faulted[0]))
+    elif stage == "diff":
+        run_id = ctx.ids.take("diff")
+        emit("diffRun", (run_id, state, rc["workdir"], label, rc["data_group"], rc["dist_group"], rc["reduction"],
+                         registered, TESS_ID, 2, None))
+        for c in comps:
+            emit("diffSkyfile", (run_id, c, f"{rc['workdir']}/{run_id}.{c}", data_state, ctx.host(), 0.8, 0,
+                                 fault_of.get(c, 0)))
+    elif stage == "destreak":
+        run_id = ctx.ids.take("magic_ds")
+        emit("magicDSRun", (run_id, 0, state, "warp", 0, None, label, rc["data_group"], 0, None))
+        for c in comps:
+            emit("magicDSFile", (run_id, c, fault_of.get(c, 0), data_state))
+    elif stage == "dist":
+        run_id = ctx.ids.take("dist")
+        emit("distRun", (run_id, 1, "warp", 0, label, 0, "new", registered, faulted[0] if faulted else 0,
+                         rc["data_group"], None))
+    else:
+        raise ValueError(f"no active workload for stage {stage!r}")

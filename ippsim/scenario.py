@@ -14,6 +14,12 @@ from ippsim.mariadb import ConnParams
 
 DEFAULT_LABELS = (("M31.nightlyscience", 400), ("ThreePi.nightlyscience", 300), ("MD04.nightlyscience", 350),
                   ("MD09.nightlyscience", 350), ("SweetSpot.nightlyscience", 250), ("ps_ud_QUB", 100))
+# twelve labels for a real-site-size workload (issue 12): the nightly ones plus reprocessing and survey labels
+REAL_SITE_LABELS = DEFAULT_LABELS + (("MD01.nightlyscience", 350), ("MD08.nightlyscience", 350),
+                                     ("STS.nightlyscience", 200), ("LAP.ThreePi.20250501", 150),
+                                     ("ps_ud_MOPS", 120), ("CNP.reprocess", 50))
+# stages whose pending runs and faults the active workload writes (tables of the db.COLUMNS allowlist)
+ACTIVE_STAGES = ("chip", "camera", "fake", "warp", "stack", "diff", "destreak", "dist")
 KIB_PER_TB = 1_000_000_000_000 // 1024
 
 
@@ -35,6 +41,13 @@ class ScenarioSpec:
     non_object_fraction: float = 0.1
     cleaned_fraction: float = 0.5
     night: str = "2025-05-02"
+    # real-site active workload on top of tonight (0 = none): pending runs over every label and ACTIVE_STAGES,
+    # and outstanding faults among their components, over `fault_codes` codes per (stage, label)
+    active_runs: int = 0
+    active_faults: int = 0
+    fault_codes: int = 6
+    # fraction of history exposures that keep old, finished faulted registration/summit rows (real sites do)
+    stale_intake_faults: float = 0.0
 
     @classmethod
     def tiny(cls, seed: int = 1) -> "ScenarioSpec":
@@ -56,6 +69,14 @@ class ScenarioSpec:
         exposures = max(1, rows // per_exposure)
         return replace(base, history_exposures=max(1, exposures - base.tonight_exposures),
                        history_nights=max(1, exposures // 600), hosts=60)
+
+    @classmethod
+    def real_site(cls, rows: int, seed: int = 1) -> "ScenarioSpec":
+        """The issue-12 site: ~5 000 faults over ~600 (stage, label, code) series, ~2 000 pending runs over 12
+        labels, 400 volumes on 200 hosts, 100 exposures tonight, and `rows` history rows with stale intake faults."""
+        base = replace(cls.for_component_rows(rows, seed), hosts=200, volumes_per_host=2, labels=REAL_SITE_LABELS,
+                       tonight_exposures=100, active_runs=2000, active_faults=5000, stale_intake_faults=0.03)
+        return replace(base, history_exposures=max(1, base.history_exposures - 40))
 
     @property
     def host_names(self) -> list[str]:
@@ -119,7 +140,7 @@ def _emit_storage(loader: BulkLoader, spec: ScenarioSpec, rng: random.Random) ->
             loader.add("mountedvol", (vol_id, name, host, path, 1, 1, 0, mountpoint, total, used, None))
 
 
-def _emit_exposures(loader: BulkLoader, spec: ScenarioSpec, rng: random.Random) -> None:
+def _emit_exposures(loader: BulkLoader, spec: ScenarioSpec, rng: random.Random) -> h.GenContext:
     ctx = _context(spec, rng)
     labels = [name for name, _priority in spec.labels]
     for label, priority in spec.labels:
@@ -141,6 +162,7 @@ def _emit_exposures(loader: BulkLoader, spec: ScenarioSpec, rng: random.Random) 
         dateobs = spec.night_start + timedelta(seconds=40 * j)
         exp_type = "OBJECT" if (rng.random() >= spec.non_object_fraction or level >= h.CHIP) else "DARK"
         h.emit_exposure(loader.add, ctx, dateobs=dateobs, level=level, label=rng.choice(labels), exp_type=exp_type)
+    return ctx
 
 
 def _sprinkle_history(conn, spec: ScenarioSpec, rng: random.Random) -> None:
@@ -161,6 +183,22 @@ def _sprinkle_history(conn, spec: ScenarioSpec, rng: random.Random) -> None:
                             ("update" if new_state == "update" else "full", rng.choice((2, 4, 5)), chip_id, row[0]))
 
 
+def _stale_intake_faults(conn, spec: ScenarioSpec) -> None:
+    """Old, finished exposures that keep faulted rawImfile/rawExp/pzDownloadImfile/summitExp rows (history a
+    real site accumulates: faults set after the exposure moved on, or never cleaned). Their newExp is 'stop' and
+    their pzDownloadExp 'stop', so none of them is outstanding. Every 1/fraction-th history exposure, by id."""
+    every = max(1, round(1 / spec.stale_intake_faults))
+    history = spec.history_exposures  # summit_id and exp_id 1..history belong to history (tonight comes after)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE rawImfile SET fault = 5 WHERE exp_id <= %s AND exp_id %% %s = 1 AND class_id = 'XY01'",
+                    (history, every))
+        cur.execute("UPDATE rawExp SET fault = 2 WHERE exp_id <= %s AND exp_id %% %s = 2", (history, every))
+        cur.execute("UPDATE summitExp SET fault = 104 WHERE summit_id <= %s AND summit_id %% %s = 3",
+                    (history, every))
+        cur.execute("UPDATE pzDownloadImfile SET fault = 255 WHERE summit_id <= %s AND summit_id %% %s = 4"
+                    " AND class_id = 'XY01'", (history, every))
+
+
 def build(root: ConnParams, spec: ScenarioSpec, *, dbname: str = "gpc1", nebulous_db: str = "nebulous",
           progress: Callable[[int, int], None] | None = None, batch: int = 5000) -> BuildResult:
     """Fill existing empty site databases (see ippsim.site.create_site) with the rows of `spec`."""
@@ -172,8 +210,14 @@ def build(root: ConnParams, spec: ScenarioSpec, *, dbname: str = "gpc1", nebulou
     counts.update(loader.counts)
     with root.connect(dbname) as conn:
         with BulkLoader(conn, batch=batch, total=spec.estimated_rows(), progress=progress) as loader:
-            _emit_exposures(loader, spec, rng)
+            ctx = _emit_exposures(loader, spec, rng)
+            if spec.active_runs:
+                h.emit_active_workload(loader.add, ctx, labels=[name for name, _ in spec.labels],
+                                       stages=ACTIVE_STAGES, runs=spec.active_runs, faults=spec.active_faults,
+                                       codes_per_series=spec.fault_codes, when=spec.night_start)
         _sprinkle_history(conn, spec, rng)
+        if spec.stale_intake_faults:
+            _stale_intake_faults(conn, spec)
     for table, n in loader.counts.items():
         counts[table] = counts.get(table, 0) + n
     if progress:

@@ -110,3 +110,37 @@ def test_advance_zero_steps_changes_nothing(site_db):
 def test_schema_tables_cover_generated_tables():
     from ippsim.db import COLUMNS
     assert set(COLUMNS) <= set(table_names("gpc1")) | set(table_names("nebulous"))
+
+
+def test_real_site_spec_has_the_issue_12_shape():
+    spec = ScenarioSpec.real_site(1_000_000)
+    assert len(spec.labels) == 12 and spec.hosts * spec.volumes_per_host == 400
+    assert (spec.active_runs, spec.active_faults, spec.tonight_exposures) == (2000, 5000, 100)
+    assert spec.stale_intake_faults > 0
+
+
+def test_active_workload_and_stale_intake_faults(site_db):
+    from dataclasses import replace
+
+    from exporter.collectors import processing as proc
+    from exporter.parsers.processing import parse_faults, parse_runs
+    from ippsim.scenario import ACTIVE_STAGES, REAL_SITE_LABELS
+    spec = replace(ScenarioSpec.tiny(seed=5), labels=REAL_SITE_LABELS, hosts=20, active_runs=len(ACTIVE_STAGES) * 12 * 3,
+                   active_faults=600, stale_intake_faults=0.5)
+    build(site_db.root, spec)
+    with site_db.root.connect("gpc1") as conn, conn.cursor() as cur:
+        cur.execute(proc.FAULTS_SQL, {"summit_floor": 10**9})
+        faults, by_host, skipped = parse_faults(cur.fetchall())
+        cur.execute(proc.RUNS_SQL)
+        runs, _ = parse_runs(cur.fetchall())
+        cur.execute("SELECT COUNT(*) FROM rawImfile r JOIN newExp n ON n.exp_id = r.exp_id"
+                    " WHERE r.fault <> 0 AND n.state = 'stop'")
+        stale = cur.fetchone()[0]
+    series = {(s, label) for s, label, _ in faults}
+    assert {s for s, _ in series} >= set(ACTIVE_STAGES) and {label for _, label in series} == {n for n, _ in REAL_SITE_LABELS}
+    total = sum(faults.values())
+    assert 450 <= total <= 800, total                       # about active_faults (+ tonight's own)
+    pending = sum(n for (s, _l, state), n in runs.items() if s in ACTIVE_STAGES)
+    assert pending >= spec.active_runs
+    assert stale > 0                                       # old faulted registration rows exist ...
+    assert not [k for k in faults if k[0] == "registration"]  # ... and none of them is counted
