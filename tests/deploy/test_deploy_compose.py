@@ -3,6 +3,7 @@ and the configs it mounts pass the real checkers (promtool, amtool, the exporter
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -66,15 +67,41 @@ def test_every_relative_bind_mount_exists_and_absolute_ones_are_host_paths():
                 assert (ROOT / source).exists(), f"{name}: {source} (mounted at {target}) does not exist"
 
 
-def test_grafana_is_provisioned_from_the_shipped_dashboards():
+def test_grafana_is_provisioned_from_the_shipped_dashboards_and_data_source():
     mounts = dict(bind_mounts(SERVICES["grafana"]))
-    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
-    assert mounts["./grafana/dashboards"] == "/var/lib/grafana/dashboards"
+    assert mounts["./grafana/provisioning/dashboards"] == "/etc/grafana/provisioning/dashboards"
+    providers = [p for f in (ROOT / "grafana" / "provisioning" / "dashboards").glob("*.yml")
+                 for p in yaml.safe_load(f.read_text())["providers"]]
+    assert providers, "no dashboard provider is shipped"
+    assert {p["options"]["path"] for p in providers} == {mounts["./grafana/dashboards"]}, \
+        "the dashboard provider must read the folder the dashboards are mounted at"
     assert list((ROOT / "grafana" / "dashboards").glob("*.json")), "no dashboards to provision"
-    provisioned = [p for p in (ROOT / "grafana" / "provisioning").rglob("*.y*ml")]
-    assert provisioned, "no provisioning files"
-    text = "\n".join(p.read_text() for p in provisioned)
-    assert "/var/lib/grafana/dashboards" in text, "the dashboard provider must read the mounted folder"
+    datasources = yaml.safe_load((ROOT / "deploy" / "compose" / "grafana-datasources.yml").read_text())["datasources"]
+    assert mounts["./deploy/compose/grafana-datasources.yml"].startswith("/etc/grafana/provisioning/datasources/")
+    assert [d["url"] for d in datasources if d["type"] == "prometheus"] == ["http://prometheus:9090"]
+
+
+def datasource_uids(node: object) -> set[str]:
+    """Every `datasource.uid` a dashboard JSON refers to."""
+    if isinstance(node, dict):
+        found = {node["datasource"]["uid"]} if isinstance(node.get("datasource"), dict) and "uid" in node["datasource"] else set()
+        return found.union(*(datasource_uids(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(datasource_uids(v) for v in node))
+    return set()
+
+
+def test_the_dashboards_use_the_provisioned_data_source_or_a_prometheus_variable():
+    provisioned = {d["uid"] for d in yaml.safe_load((ROOT / "deploy" / "compose" / "grafana-datasources.yml").read_text())["datasources"]}
+    dashboards = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
+    assert dashboards
+    for path in dashboards:
+        dashboard = json.loads(path.read_text())
+        variables = {v["name"] for v in dashboard.get("templating", {}).get("list", [])
+                     if v["type"] == "datasource" and v.get("query") == "prometheus"}
+        for uid in datasource_uids(dashboard.get("panels", [])):
+            name = uid.strip("${}")
+            assert uid in provisioned or (uid.startswith("$") and name in variables), f"{path.name}: data source {uid!r}"
 
 
 def test_every_named_volume_is_declared_and_used():
@@ -192,8 +219,11 @@ def test_compose_targets_are_compose_service_names():
     assert hosts - {"localhost"} <= set(SERVICES), hosts
 
 
-def test_compose_alertmanager_config_is_the_shipped_routing_regenerated():
+def test_generated_copies_are_current():
     assert load_render().main(["--check"]) == 0, "run `python deploy/render.py`"
+
+
+def test_compose_alertmanager_config_is_the_shipped_routing_with_compose_addresses():
     result = run([need_tool("amtool"), "check-config", str(ROOT / "deploy" / "compose" / "alertmanager.yml")])
     assert result.returncode == 0, result.stdout + result.stderr
     config = yaml.safe_load((ROOT / "deploy" / "compose" / "alertmanager.yml").read_text())
