@@ -1,0 +1,67 @@
+"""Command line: ipp-actions --config.file FILE [--web.listen-address A] [--check-config] [--log.level L]."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from exporter.config import ConfigError
+from exporter.http import parse_listen_address
+
+from actions import __version__
+from actions.config import load_config
+
+DEFAULT_LISTEN = "127.0.0.1:8476"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser (the exporter's flag style)."""
+    p = argparse.ArgumentParser(
+        prog="ipp-actions",
+        description="IPP action service: Alertmanager webhook and the czar's previewed, audited actions.",
+        epilog="Exit codes: 0 ok, 2 bad config or arguments. Docs: docs/actions.md.")
+    p.add_argument("--config.file", dest="config_file", default="ipp-actions.yml", metavar="FILE",
+                   help="YAML config file (default: %(default)s)")
+    p.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, metavar="ADDR",
+                   help="address to serve on (default: %(default)s)")
+    p.add_argument("--check-config", action="store_true", help="validate the config, list every problem, and exit")
+    p.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warn", "error"],
+                   help="log level (default: %(default)s)")
+    p.add_argument("--web.threads", dest="threads", type=int, default=8, help="waitress worker threads (default: 8)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, "WARNING" if args.log_level == "warn" else args.log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        host, port = parse_listen_address(args.listen)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.check_config:
+        print(f"{args.config_file}: OK")
+        return 0
+    import waitress
+
+    from actions.app import create_app
+
+    app = create_app(config)
+    logging.getLogger(__name__).info("ipp-actions listening on http://%s:%d/", host, port)
+    try:
+        waitress.serve(app, host=host, port=port, threads=args.threads, ident="ipp-actions",
+                       channel_timeout=30, cleanup_interval=10)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["ipp_actions"].close()
+    return 0

@@ -1,0 +1,113 @@
+"""Read-only queries behind the pages: the rows a revert or drop would change, fault lists, the czar's board."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.db import Database, Session
+
+from actions import validate as v
+from actions.catalog import Plan
+from actions.sql import (DROP_MATCHES_SQL, FAULT_SOURCES, LABELS_SQL, PAGE, REVERT_EFFECTS, effect_sql, faults_sql)
+
+ITEM_COLUMNS = ("item", "label", "run state", "fault", "host", "path / log base")
+_RUN_TABLES = (("chip", "chipRun"), ("camera", "camRun"), ("fake", "fakeRun"), ("warp", "warpRun"),
+               ("stack", "stackRun"), ("diff", "diffRun"), ("dist", "distRun"))
+_PENDING = ("new", "update", "wait")
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """One group of rows: what happens to them, how many there are, and one page of them."""
+
+    title: str
+    count: int
+    rows: tuple[tuple, ...]
+    columns: tuple[str, ...] = ITEM_COLUMNS
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
+
+
+def _page(session: Session, count_sql: str, page_sql: str, params: dict, page: int) -> tuple[int, tuple[tuple, ...]]:
+    count = int(session.query(count_sql, params)[0][0])
+    rows = session.query(page_sql, {**params, "limit": PAGE, "offset": page * PAGE}) if count else []
+    return count, tuple(tuple(_text(c) for c in row) for row in rows)
+
+
+def revert_rows(db: Database, plan: Plan, page: int = 0) -> list[RowSet]:
+    """Per effect of the stage's revert modes: the rows it would delete or reset (the tool's own filter)."""
+    p = plan.param_dict
+    params = {"label": p["label"], "fault": int(p["fault"])}
+
+    def work(session: Session) -> list[RowSet]:
+        out = []
+        for effect in REVERT_EFFECTS[p["stage"]]:
+            count, rows = _page(session, *effect_sql(effect), params, page)
+            out.append(RowSet(f"{effect.tool} {effect.mode}: {effect.verb}", count, rows))
+        return out
+    return db.run(work)
+
+
+def drop_rows(db: Database, plan: Plan) -> list[RowSet]:
+    """The labels `chiptool -updaterun -label <escaped>` matches (LIKE), with their new runs."""
+    pattern = v.like_escape(plan.param_dict["label"])
+    rows = db.run(lambda s: s.query(DROP_MATCHES_SQL, {"pattern": pattern}))
+    matched = tuple((_text(label), int(n)) for label, n in rows)
+    return [RowSet("chipRun rows in state new set to drop, by the label the LIKE pattern matches",
+                   sum(n for _, n in matched), matched, ("label", "runs"))]
+
+
+def fault_rows(db: Database, stage: str, label: str | None, fault: int | None, page: int = 0) -> list[RowSet]:
+    """The outstanding faulted items of one stage (optionally one label and fault code), a page at a time."""
+    params = {"label": label, "fault": fault}
+
+    def work(session: Session) -> list[RowSet]:
+        out = []
+        for source in FAULT_SOURCES[stage]:
+            count, rows = _page(session, *faults_sql(source, label is not None, fault is not None), params, page)
+            out.append(RowSet(source.tables.split()[0], count, rows))
+        return out
+    return db.run(work)
+
+
+def db_labels(db: Database) -> set[str]:
+    """Every label the processing DB knows."""
+    return {_text(row[0]) for row in db.run(lambda s: s.query(LABELS_SQL)) if row[0] is not None}
+
+
+@dataclass(frozen=True)
+class BoardCell:
+    """One stage × label cell of the board: pending runs and outstanding faults by code."""
+
+    stage: str
+    label: str
+    pending: int
+    faults: tuple[tuple[int, int], ...]
+
+
+def board(db: Database) -> list[BoardCell]:
+    """Pending runs and outstanding faults per stage and label (what Czartool's main table showed)."""
+    def work(session: Session) -> list[BoardCell]:
+        pending: dict[tuple[str, str], int] = {}
+        faults: dict[tuple[str, str], dict[int, int]] = {}
+        for stage, table in _RUN_TABLES:
+            sql = f"SELECT label, COUNT(*) FROM {table} WHERE state IN %(states)s GROUP BY label"
+            for label, n in session.query(sql, {"states": _PENDING}):
+                pending[(stage, _text(label))] = int(n)
+        for stage, sources in FAULT_SOURCES.items():
+            for s in sources:
+                sql = (f"SELECT {s.label or 'NULL'}, {s.fault}, COUNT(*) FROM {s.tables} WHERE {s.outstanding}"
+                       " GROUP BY 1, 2")
+                for label, code, n in session.query(sql):
+                    cell = faults.setdefault((stage, _text(label)), {})
+                    cell[int(code)] = cell.get(int(code), 0) + int(n)
+        keys = sorted(set(pending) | set(faults))
+        return [BoardCell(stage, label, pending.get((stage, label), 0), tuple(sorted(faults.get((stage, label), {}).items())))
+                for stage, label in keys]
+    return db.run(work)

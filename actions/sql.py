@@ -1,0 +1,154 @@
+"""The SQL behind previews and fault lists: the IPP tools' own revert filters, as read-only parameterised SELECTs.
+
+Each Source is one faulted-item table with the joins the tool's revert SQL uses; each Effect is one revert mode's
+change on that source. Sources (ps-ipp/ipp-trunk-20250502, ippTools/share/ and ippTools/src/*tool.c):
+chiptool_revertprocessedimfile.sql / chiptool_revertupdatedimfile.sql, camtool_revertprocessedexp.sql /
+camtool_revertupdatedexp.sql, faketool_revertprocessedimfile.sql (no state filter, no -fault option),
+warptool -revertwarped, difftool -revertdiffskyfile, stacktool_revertsumskyfile_delete.sql (new runs only),
+disttool_revertcomponent.sql / disttool_revertrun.sql, regtool_revertprocessedimfile.sql /
+regtool_revertprocessedexp.sql (no -label). Every value is bound (%(name)s); table and column text is fixed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PAGE = 50  # rows shown per page of a preview or fault list
+
+
+@dataclass(frozen=True)
+class Source:
+    """One table of faulted items, joined the way the tool joins it; columns are fixed SQL expressions."""
+
+    tables: str
+    item: str
+    label: str | None
+    fault: str
+    host: str
+    path: str
+    state: str
+    outstanding: str  # still needs action (the exporter's counting rule, metrics.md)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One revert mode's change on one source: `verb` rows matching `condition` plus the search terms."""
+
+    tool: str
+    mode: str
+    source: Source
+    verb: str
+    condition: str
+    label_arg: bool = True
+    fault_arg: bool = True
+
+
+CHIP = Source("chipProcessedImfile i JOIN chipRun r ON r.chip_id = i.chip_id JOIN rawExp e ON e.exp_id = i.exp_id",
+              "CONCAT('chip_id ', r.chip_id, ' ', e.exp_name, ' ', i.class_id)", "r.label", "i.fault", "i.hostname",
+              "i.path_base", "r.state",
+              "r.state IN ('new', 'update') AND i.fault <> 0 AND (r.state = 'new' OR i.data_state = 'update')")
+CAMERA = Source("camProcessedExp p JOIN camRun r ON r.cam_id = p.cam_id JOIN chipRun c ON c.chip_id = r.chip_id"
+                " JOIN rawExp e ON e.exp_id = c.exp_id",
+                "CONCAT('cam_id ', r.cam_id, ' ', e.exp_name)", "r.label", "p.fault", "p.hostname", "p.path_base",
+                "r.state", "r.state IN ('new', 'update') AND p.fault <> 0")
+FAKE = Source("fakeProcessedImfile f JOIN fakeRun r ON r.fake_id = f.fake_id JOIN camRun c ON c.cam_id = r.cam_id"
+              " JOIN chipRun h ON h.chip_id = c.chip_id JOIN rawExp e ON e.exp_id = h.exp_id",
+              "CONCAT('fake_id ', r.fake_id, ' ', e.exp_name, ' ', f.class_id)", "r.label", "f.fault", "f.hostname",
+              "f.path_base", "r.state",
+              "r.state IN ('new', 'update') AND f.fault <> 0 AND (r.state = 'new' OR f.data_state = 'update')")
+WARP = Source("warpSkyfile s JOIN warpRun r ON r.warp_id = s.warp_id JOIN fakeRun f ON f.fake_id = r.fake_id"
+              " JOIN camRun c ON c.cam_id = f.cam_id JOIN chipRun h ON h.chip_id = c.chip_id"
+              " JOIN rawExp e ON e.exp_id = h.exp_id",
+              "CONCAT('warp_id ', r.warp_id, ' ', e.exp_name, ' ', s.skycell_id)", "r.label", "s.fault", "s.hostname",
+              "s.path_base", "r.state",
+              "r.state IN ('new', 'update') AND s.fault <> 0 AND (r.state = 'new' OR s.data_state = 'update')")
+DIFF = Source("diffSkyfile s JOIN diffRun r ON r.diff_id = s.diff_id",
+              "CONCAT('diff_id ', r.diff_id, ' ', s.skycell_id)", "r.label", "s.fault", "s.hostname", "s.path_base",
+              "r.state",
+              "r.state IN ('new', 'update') AND s.fault <> 0 AND (r.state = 'new' OR s.data_state = 'update')")
+STACK = Source("stackSumSkyfile s JOIN stackRun r ON r.stack_id = s.stack_id",
+               "CONCAT('stack_id ', r.stack_id, ' ', COALESCE(r.skycell_id, ''))", "r.label", "s.fault", "s.hostname",
+               "s.path_base", "r.state", "r.state IN ('new', 'update') AND s.fault <> 0")
+DIST_COMPONENT = Source("distComponent c JOIN distRun r ON r.dist_id = c.dist_id",
+                        "CONCAT('dist_id ', r.dist_id, ' component ', c.component)", "r.label", "c.fault", "NULL",
+                        "c.outdir", "r.state", "r.state = 'new' AND c.fault <> 0")
+DIST_RUN = Source("distRun r", "CONCAT('dist_id ', r.dist_id, ' run (', r.stage, ' ', r.stage_id, ')')", "r.label",
+                  "r.fault", "NULL", "r.outdir", "r.state",
+                  "r.state IN ('new', 'goto_cleaned') AND r.fault <> 0")
+REG_IMFILE = Source("rawImfile i JOIN newExp n ON n.exp_id = i.exp_id",
+                    "CONCAT('exp_id ', i.exp_id, ' ', i.class_id)", "n.label", "i.fault", "i.hostname", "i.uri",
+                    "n.state", "i.fault <> 0")
+REG_EXP = Source("rawExp x JOIN newExp n ON n.exp_id = x.exp_id", "CONCAT('exp_id ', x.exp_id, ' ', x.exp_name)",
+                 "n.label", "x.fault", "x.hostname", "x.workdir", "n.state", "x.fault <> 0")
+# regtool's revert SQL has no join: registration previews count from the bare tables (no -label there either)
+REG_IMFILE_BARE = Source("rawImfile i", "CONCAT('exp_id ', i.exp_id, ' ', i.class_id)", None, "i.fault",
+                         "i.hostname", "i.uri", "i.data_state", "i.fault <> 0")
+REG_EXP_BARE = Source("rawExp x", "CONCAT('exp_id ', x.exp_id, ' ', x.exp_name)", None, "x.fault", "x.hostname",
+                      "x.workdir", "x.state", "x.fault <> 0")
+
+# the faulted items behind ipp_processing_faults{stage}: what /faults lists
+FAULT_SOURCES: dict[str, tuple[Source, ...]] = {
+    "chip": (CHIP,), "camera": (CAMERA,), "fake": (FAKE,), "warp": (WARP,), "diff": (DIFF,), "stack": (STACK,),
+    "dist": (DIST_COMPONENT, DIST_RUN), "registration": (REG_IMFILE, REG_EXP),
+}
+
+DELETE, RESET = "deleted (pending again)", "fault set to 0"
+REVERT_EFFECTS: dict[str, tuple[Effect, ...]] = {
+    "chip": (Effect("chiptool", "-revertprocessedimfile", CHIP, DELETE, "r.state = 'new' AND i.fault != 0"),
+             Effect("chiptool", "-revertprocessedimfile", CHIP, RESET,
+                    "r.state = 'update' AND i.data_state = 'update' AND i.fault != 0")),
+    "camera": (Effect("camtool", "-revertprocessedexp", CAMERA, DELETE, "r.state = 'new' AND p.fault != 0"),
+               Effect("camtool", "-revertprocessedexp", CAMERA, RESET, "r.state = 'update' AND p.fault != 0")),
+    "fake": (Effect("faketool", "-revertprocessedimfile", FAKE, DELETE, "f.fault != 0", fault_arg=False),),
+    "warp": (Effect("warptool", "-revertwarped", WARP, DELETE, "r.state = 'new' AND s.fault != 0"),
+             Effect("warptool", "-revertwarped", WARP, RESET,
+                    "r.state = 'update' AND s.data_state = 'update' AND s.fault != 0")),
+    "diff": (Effect("difftool", "-revertdiffskyfile", DIFF, DELETE, "r.state = 'new' AND s.fault != 0"),
+             Effect("difftool", "-revertdiffskyfile", DIFF, RESET,
+                    "r.state = 'update' AND s.data_state = 'update' AND s.fault != 0")),
+    "stack": (Effect("stacktool", "-revertsumskyfile", STACK, DELETE, "r.state = 'new' AND s.fault != 0"),),
+    "dist": (Effect("disttool", "-revertcomponent", DIST_COMPONENT, DELETE, "r.state = 'new' AND c.fault != 0"),
+             Effect("disttool", "-revertrun", DIST_RUN, RESET,
+                    "(r.state = 'new' OR r.state = 'goto_cleaned') AND r.fault != 0")),
+    "registration": (Effect("regtool", "-revertprocessedimfile", REG_IMFILE_BARE, DELETE, "i.fault != 0",
+                            label_arg=False),
+                     Effect("regtool", "-revertprocessedexp", REG_EXP_BARE, DELETE, "x.fault != 0", label_arg=False)),
+}
+
+# chiptool -updaterun -set_state drop -label L -state new: chipRun JOIN rawExp, label LIKE (chiptool.c updaterunMode)
+DROP_MATCHES_SQL = ("SELECT r.label, COUNT(*) FROM chipRun r JOIN rawExp e ON e.exp_id = r.exp_id"
+                    " WHERE r.label LIKE %(pattern)s AND r.state = 'new' GROUP BY r.label ORDER BY r.label")
+
+# every label the processing DB knows: the Label table and the run tables' labels (KEY(label) on each)
+LABELS_SQL = " UNION ".join(["SELECT label FROM Label"] + [
+    f"SELECT DISTINCT label FROM {table}" for table in
+    ("chipRun", "camRun", "fakeRun", "warpRun", "stackRun", "diffRun", "distRun", "newExp")])
+NEBULOUS_HOSTS_SQL = "SELECT DISTINCT host FROM volume"
+
+
+def _terms(source: Source, label: bool, fault: bool) -> str:
+    terms = ""
+    if label and source.label:
+        terms += f" AND {source.label} = %(label)s"
+    if fault:
+        terms += f" AND {source.fault} = %(fault)s"
+    return terms
+
+
+def effect_sql(effect: Effect) -> tuple[str, str]:
+    """(COUNT query, page query) of the rows `effect` would change; params label, fault, limit, offset."""
+    where = f"{effect.condition}{_terms(effect.source, effect.label_arg, effect.fault_arg)}"
+    return _pair(effect.source, where)
+
+
+def faults_sql(source: Source, label: bool, fault: bool) -> tuple[str, str]:
+    """(COUNT query, page query) of the outstanding faulted items of `source`."""
+    return _pair(source, f"{source.outstanding}{_terms(source, label, fault)}")
+
+
+def _pair(s: Source, where: str) -> tuple[str, str]:
+    label = s.label or "NULL"
+    count = f"SELECT COUNT(*) FROM {s.tables} WHERE {where}"
+    page = (f"SELECT {s.item}, {label}, {s.state}, {s.fault}, {s.host}, {s.path} FROM {s.tables} WHERE {where}"
+            f" ORDER BY 1 LIMIT %(limit)s OFFSET %(offset)s")
+    return count, page

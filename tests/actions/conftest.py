@@ -1,0 +1,163 @@
+"""Fixtures for the action service: a simulated site (real MariaDB, simulated pantasks servers, tool stand-ins)
+and a service configured against it."""
+
+from __future__ import annotations
+
+import os
+import random
+import shlex
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from ippsim import events as ev
+from ippsim.pantasks import state as pantasks_state
+from ippsim.pantasks.sites import create_server
+from ippsim.pantasks.wrapper import write_client
+from ippsim.scenario import ScenarioSpec, build
+from ippsim.tools import TOOL_NAMES
+from ippsim.tools.config import environment
+
+from actions.app import create_app
+from actions.config import config_from_data
+
+TOKEN = "test-webhook-token"
+OPERATOR, PASSWORD = "czar", "correct horse battery staple"
+SERVERS = ("stdscience", "distribution")
+SPEC = ScenarioSpec.tiny(seed=5)
+HOSTS = tuple(SPEC.host_names)  # ipp001..ipp004: nebulous volumes and pantasks controller hosts
+LABELS = tuple(label for label, _priority in SPEC.labels)
+IPP_TOOLS = ("chiptool", "camtool", "faketool", "warptool", "difftool", "stacktool", "disttool", "regtool", "neb-host")
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def write_tools(bin_dir: Path, env: dict[str, str]) -> Path:
+    """Executables named like the IPP tools that run the ippsim stand-ins with the site's DB settings baked in
+    (a real site's tools read their ipprc the same way: nothing secret passes through the action service)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items()))
+    for name in IPP_TOOLS:
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{exports}export PYTHONPATH={shlex.quote(str(PROJECT))}\n"
+                        f"exec {shlex.quote(sys.executable)} -m ippsim.tools {shlex.quote(name)} \"$@\"\n")
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return bin_dir
+
+
+def has_stand_in(tool: str) -> bool:
+    """True when ippsim.tools provides `tool` (SIMRULES adds faketool, disttool, regtool)."""
+    return tool in TOOL_NAMES
+
+
+@pytest.fixture
+def site(site_db):
+    """The tiny scenario, with code-3 faults injected in every stage (so each revert has rows to change)."""
+    build(site_db.root, SPEC)
+    with site_db.root.connect("gpc1") as conn:
+        for stage in ("chip", "camera", "fake", "warp", "stack", "diff", "dist"):
+            ev.inject_faults(conn, random.Random(7), stage=stage, code=3, count=4)
+    return site_db
+
+
+@pytest.fixture
+def servers(tmp_path):
+    """Simulated pantasks servers (stdscience, distribution) with the site's hosts and labels; returns their dirs."""
+    bin_dir = tmp_path / "pantasks-bin"
+    client = write_client(bin_dir)
+    dirs = {name: create_server(tmp_path / name, name, hosts=HOSTS, labels=LABELS[:2]) for name in SERVERS}
+    return {"client": str(client), "dirs": dirs}
+
+
+def server_state(servers, name: str) -> dict:
+    """The simulated server's state (labels, hosts, tasks)."""
+    return pantasks_state.load(servers["dirs"][name])
+
+
+def _secret(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+@pytest.fixture
+def config_data(tmp_path, site, servers):
+    """Factory: the service's config as YAML data, pointing at the simulated site (override any section)."""
+    tools = write_tools(tmp_path / "ipp-bin", environment(site.ipp, neb_params=site.neb))
+    users = _secret(tmp_path, "users", f"{OPERATOR}:{generate_password_hash(PASSWORD)}")
+    token = _secret(tmp_path, "token", TOKEN)
+    ipp_password = _secret(tmp_path, "ipp.password", site.ipp.password)
+    neb_password = _secret(tmp_path, "neb.password", site.neb.password)
+
+    def make(**sections) -> dict:
+        data = {
+            "actions": {"external_url": "http://127.0.0.1:8476", "webhook_token_file": token, "users_file": users,
+                        "audit": f"sqlite:///{tmp_path / 'audit.db'}", "inventory_ttl": "0s",
+                        "secret_key_file": _secret(tmp_path, "secret", "test-secret-key")},
+            "tools": {"bin_dir": str(tools), "timeout": "60s"},
+            "processing": {"databases": [{"dbname": "gpc1", "host": site.ipp.host, "port": site.ipp.port,
+                                          "user": site.ipp.user, "password_file": ipp_password}]},
+            "nebulous": {"dbname": "nebulous", "host": site.neb.host, "port": site.neb.port, "user": site.neb.user,
+                         "password_file": neb_password},
+            "pantasks": {"servers": [{"name": name, "directory": str(d), "client": servers["client"]}
+                                     for name, d in servers["dirs"].items()]},
+        }
+        for key, value in sections.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return data
+    return make
+
+
+@pytest.fixture
+def make_app(config_data):
+    """Factory: a Flask app (and its Service) for the config data; closed after the test."""
+    apps = []
+
+    def make(**sections):
+        config = config_from_data(config_data(**sections))
+        app = create_app(config)
+        app.config["WTF_CSRF_SSL_STRICT"] = False
+        apps.append(app)
+        return app
+    yield make
+    for app in apps:
+        app.extensions["ipp_actions"].close()
+
+
+@pytest.fixture
+def app(make_app):
+    """The service against the simulated site, local tools."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    """A test client (CSRF on, as in production)."""
+    return app.test_client()
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """The CSRF token a page carries."""
+    import re
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def login(client) -> None:
+    """Log the operator in through the form."""
+    response = client.post("/login", data={"username": OPERATOR, "password": PASSWORD,
+                                           "csrf_token": csrf_token(client)})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def rows(site, sql: str, params=()) -> list[tuple]:
+    """Rows of a query on gpc1 as root."""
+    with site.root.connect("gpc1") as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return list(cur.fetchall())
