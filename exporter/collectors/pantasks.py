@@ -1,20 +1,27 @@
-"""Pantasks servers: `status`, `show.labels`, `controller status`, `ns.show.dates` through pantasks_client."""
+"""Pantasks servers: `status -jobs`, `status -taskstats`, `show.labels`, `controller status`, `ns.show.dates`
+through pantasks_client, run in a private working directory (see ClientWorkdir)."""
 
 from __future__ import annotations
 
 import logging
+import os
+import posixpath
+import shutil
+import tempfile
 import threading
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
+from typing import Callable
 
 from exporter.cache import Fetched, SingleFlight
-from exporter.collectors import Collected, SourceHealth
+from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
 from exporter.config import Config, PantasksServer
 from exporter.metrics import Families, MetricSpec
 from exporter.parsers.pantasks import (DIFF_STATES, HOST_STATES, JOB_STATES, NIGHTLY_STATES, OBSERVING_STATES,
-                                       STACK_STATES, ClientReport, client_script, parse_client_output)
+                                       STACK_STATES, ClientReport, TaskStatsReport, client_script,
+                                       parse_client_output)
 from exporter.transport import LocalRunner, Runner, SshRunner
 
 log = logging.getLogger(__name__)
@@ -49,7 +56,30 @@ METRICS = (
     MetricSpec("ipp_nightly_science_observing_state", "gauge",
                "1 for nsObservingState of the newest ns.show.dates page per database.", N),
     MetricSpec("ipp_pantasks_controller_active", "gauge", "1 when controller status answered with host/job stacks.", S),
+    # status -taskstats (TaskOps.c ListTaskStats), since the server started or `status -taskstatsreset`
+    MetricSpec("ipp_pantasks_task_job_duration_seconds", "gauge",
+               "Tmin/Tave/Tmax of status -taskstats per result (all, success, failure); absent before the first job.",
+               ("server", "task", "result", "stat")),
+    MetricSpec("ipp_pantasks_task_job_seconds_total", "counter",
+               "Run time of finished jobs (Tave x Njobs of status -taskstats, kept monotonic); rate over "
+               "rate(ipp_pantasks_task_succeeded_total) is the recent average duration.", ("server", "task", "result")),
+    MetricSpec("ipp_pantasks_macro_defined", "gauge",
+               "1 when the server knows the ippTasks macro; 0 when it answered 'Command not found' (macros not loaded).",
+               ("server", "macro")),
+    MetricSpec("ipp_pantasks_misaligned_sections_total", "counter",
+               "Client-run sections dropped because an earlier busy answer put the replies out of step.", S),
 )
+MACROS = ("show.labels", "ns.show.dates")  # defined by ippTasks/pantasks.pro and nightly_science.pro
+SUMMED_RESULTS = ("success", "failure")  # the all-jobs average divides by Njobs, which counts running jobs too
+
+# pantasks_client appends every input line to ./.pantasks and reads the whole file at start
+# (lib.shell/startup.c read_history, pantasks/client_shell.c append_history), so it never runs in the server's
+# directory: it runs in a private one whose .pantasks is /dev/null, and finds the server through $PTOLEMY.
+HISTORY_FILE = ".pantasks"
+REMOTE_WORKDIR = ".cache/ipp-exporter/pantasks"  # relative: under the SSH login's home directory
+# a fixed script: the directory, ptolemy.rc and client are positional parameters, never parsed by the shell
+REMOTE_SCRIPT = ('[ -L "$1/.pantasks" ] || { mkdir -p -m 700 "$1" && ln -sfn /dev/null "$1/.pantasks"; } && '
+                 'cd "$1" && PTOLEMY="$2" && export PTOLEMY && exec "$3"')
 
 CLIENT_STDIN = client_script()  # the commands, each introduced by an echoed marker (docs/pantasks.md)
 OK_EXIT_CODES = (0, 2)  # 2 = EOF on a non-tty stdin, the normal end of a piped run
@@ -61,6 +91,7 @@ class Snapshot:
 
     report: ClientReport
     exit_code: int
+    job_seconds: tuple[tuple[str, str, float], ...] = ()  # (task, result, monotonic sum of job run time)
 
     @property
     def up(self) -> bool:
@@ -88,12 +119,17 @@ class PantasksCollector:
     name = "pantasks"
 
     def __init__(self, servers: tuple[PantasksServer, ...], runners: dict[str, Runner], executor: Executor,
-                 ttl: float, max_stale: float) -> None:
+                 ttl: float, max_stale: float, *, clock: Callable[[], float] = time.monotonic,
+                 max_inflight: float | None = None) -> None:
         self._servers = tuple(sorted(servers, key=lambda s: s.name))
         self._runners = runners
         self._errors = {s.name: 0 for s in self._servers}
+        self._misaligned = {s.name: 0 for s in self._servers}
         self._errors_lock = threading.Lock()
-        self._flights = {s.name: SingleFlight(partial(self._fetch, s), executor, ttl, max_stale) for s in self._servers}
+        self._job_seconds = JobSeconds()
+        self._workdir = ClientWorkdir()
+        self._flights = {s.name: SingleFlight(partial(self._fetch, s), executor, ttl, max_stale, clock=clock,
+                                              max_inflight=max_inflight) for s in self._servers}
 
     @property
     def flights(self) -> dict[str, SingleFlight]:
@@ -103,17 +139,30 @@ class PantasksCollector:
     def _runner(self, server: PantasksServer) -> Runner:
         return self._runners[server.host or ""]
 
+    def _invocation(self, server: PantasksServer) -> tuple[list[str], str | None, dict[str, str]]:
+        """argv, working directory and environment of one client run (local, or the remote SSH command)."""
+        if server.host:
+            rc = server.ptolemy_rc or posixpath.join(server.directory, "ptolemy.rc")
+            return ["sh", "-c", REMOTE_SCRIPT, "pantasks_client", REMOTE_WORKDIR, rc, server.client], None, {}
+        rc = server.ptolemy_rc or os.path.join(server.directory, "ptolemy.rc")
+        return [server.client], self._workdir.path(), {"PTOLEMY": rc}
+
     def _fetch(self, server: PantasksServer) -> Snapshot:
         """Run the client once, parse its output, count parse errors; raise when no status table came back."""
-        env = {"PTOLEMY": server.ptolemy_rc} if server.ptolemy_rc else None
-        result = self._runner(server).run([server.client], stdin=CLIENT_STDIN, cwd=server.directory, env=env,
+        argv, cwd, env = self._invocation(server)
+        result = self._runner(server).run(argv, stdin=CLIENT_STDIN, cwd=cwd, env=env or None,
                                           timeout=server.timeout, merge_stderr=True)
         report = parse_client_output(result.stdout + result.stderr)
         with self._errors_lock:
             self._errors[server.name] += report.errors
+            self._misaligned[server.name] += report.misaligned
         if report.errors:
             log.warning("pantasks server %s: %d unparsed data lines", server.name, report.errors)
-        snapshot = Snapshot(report, result.exit_code)
+        if report.misaligned:
+            log.warning("pantasks server %s: %d sections out of step after a busy answer, dropped", server.name,
+                        report.misaligned)
+        sums = self._job_seconds.update(server.name, report.taskstats) if report.taskstats is not None else ()
+        snapshot = Snapshot(report, result.exit_code, sums)
         if not snapshot.up:
             tail = result.stdout[-300:].decode("utf-8", "replace").strip().replace("\n", " | ")
             reason = "server is busy" if report.busy else f"no status table (client exit {result.exit_code})"
@@ -123,19 +172,21 @@ class PantasksCollector:
         return snapshot
 
     def collect(self, deadline: float) -> Collected:
-        """Start every server's fetch at once, then wait for each until the deadline; build fresh families."""
-        now = time.monotonic()
-        for flight in self._flights.values():
-            flight.get(now)  # starts the fetch (or finds it fresh/in flight) without waiting
-        fams = Families(METRICS)
-        sources = []
-        for server in self._servers:
-            fetched = self._flights[server.name].get(deadline)
+        """Request every server's data at once, then wait for the fetches until the deadline; families built on use."""
+        # fresh data is taken when requested: waiting on a hung server must not let the others' copies expire
+        tickets = {server.name: self._flights[server.name].start() for server in self._servers}
+        answers = {name: ticket.result(deadline) for name, ticket in tickets.items()}
+        for name, fetched in answers.items():
             if fetched.error is not None and not fetched.ok:
-                log.warning("pantasks server %s: %s", server.name, fetched.error)
-            self._add_server(fams, server.name, fetched)
-            sources.append(SourceHealth.of(f"pantasks/{server.name}", fetched))
-        return Collected(fams.families(), sources)
+                log.warning("pantasks server %s: %s", name, fetched.error)
+        sources = [SourceHealth.of(f"pantasks/{name}", fetched) for name, fetched in answers.items()]
+        return Collected(partial(self._families, answers), sources, key=answers_key(answers.values()))
+
+    def _families(self, answers: dict[str, Fetched]) -> list:
+        fams = Families(METRICS)
+        for name, fetched in answers.items():
+            self._add_server(fams, name, fetched)
+        return fams.families()
 
     def _add_server(self, fams: Families, name: str, fetched: Fetched) -> None:
         snapshot: Snapshot | None = fetched.value
@@ -145,18 +196,18 @@ class PantasksCollector:
         fams.add("ipp_pantasks_busy", [name], 1 if current is not None and current.report.busy else 0)
         with self._errors_lock:
             fams.add("ipp_pantasks_parse_errors_total", [name], self._errors[name])
+            fams.add("ipp_pantasks_misaligned_sections_total", [name], self._misaligned[name])
         if snapshot is None:
             return
         add_report(fams, name, snapshot.report)
-
-    owned_pool: ThreadPoolExecutor | None = None
+        for task, result, seconds in snapshot.job_seconds:
+            fams.add("ipp_pantasks_task_job_seconds_total", [name, task, result], seconds)
 
     def close(self) -> None:
-        """Close SSH connections and stop the client-run pool without waiting for hung runs."""
+        """Close SSH connections and remove the local working directory."""
         for runner in self._runners.values():
             runner.close()
-        if self.owned_pool is not None:
-            self.owned_pool.shutdown(wait=False, cancel_futures=True)
+        self._workdir.close()
 
 
 def _states(fams: Families, metric: str, labels: list[str], states: tuple[str, ...], value: str | None) -> None:
@@ -186,6 +237,13 @@ def add_report(fams: Families, name: str, report: ClientReport) -> None:
             counts[job.state] += 1
         for state in JOB_STATES:
             fams.add("ipp_pantasks_queue_jobs", [name, state], counts[state])
+    if report.taskstats is not None:
+        _add_timing(fams, name, report.taskstats)
+    for macro in MACROS:
+        if macro in report.undefined:
+            fams.add("ipp_pantasks_macro_defined", [name, macro], 0)
+        elif (report.labels if macro == "show.labels" else report.nightly) is not None:
+            fams.add("ipp_pantasks_macro_defined", [name, macro], 1)
     if report.labels is not None:
         for label in sorted(report.labels.labels):
             fams.add("ipp_pantasks_label_info", [name, label], 1)
@@ -204,6 +262,74 @@ def add_report(fams: Families, name: str, report: ClientReport) -> None:
                         page.observing_state)
 
 
+def _add_timing(fams: Families, name: str, stats: TaskStatsReport) -> None:
+    """Min/average/max per task and result; a group without jobs has no figures (its 0.00 means nothing)."""
+    for task in sorted(stats.tasks, key=lambda t: t.name):
+        for result, times in task.by_result().items():
+            if times.count <= 0:
+                continue
+            for stat, value in (("min", times.minimum), ("avg", times.average), ("max", times.maximum)):
+                if value is not None:
+                    fams.add("ipp_pantasks_task_job_duration_seconds", [name, task.name, result, stat], value)
+
+
+class JobSeconds:
+    """Total job run time per (server, task, result), rebuilt from Tave x N and kept monotonic.
+
+    Tave is printed with two decimals, so Tave x N can dip by up to 0.005 x N between scrapes while jobs finish;
+    a dip would look like a counter reset to rate(). The total only falls when N falls (a server restart or
+    `status -taskstatsreset`), which is a real reset."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def update(self, server: str, stats: TaskStatsReport) -> tuple[tuple[str, str, float], ...]:
+        """Fold one taskstats report in; return (task, result, total seconds) for every task with a known average."""
+        out = []
+        with self._lock:
+            for task in stats.tasks:
+                for result in SUMMED_RESULTS:
+                    times = task.by_result()[result]
+                    if times.average is None or times.count < 0:
+                        continue
+                    key = (server, task.name, result)
+                    total = round(times.average * times.count, 2)
+                    count, last = self._last.get(key, (-1, 0.0))
+                    if times.count == count or (times.count > count >= 0 and total < last):
+                        total = last  # same jobs, or a rounding dip: the total cannot have fallen
+                    self._last[key] = (times.count, total)
+                    out.append((task.name, result, total))
+        return tuple(sorted(out))
+
+
+class ClientWorkdir:
+    """The private local working directory of the client runs, with .pantasks pointing at /dev/null."""
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+        self._lock = threading.Lock()
+
+    def path(self) -> str:
+        """Create (or re-create, if removed) the directory and its /dev/null history link; return its path."""
+        with self._lock:
+            if self._path is None or not os.path.isdir(self._path):
+                self._path = tempfile.mkdtemp(prefix="ipp-exporter-pantasks-")
+            history = os.path.join(self._path, HISTORY_FILE)
+            if not os.path.islink(history):
+                if os.path.lexists(history):
+                    os.unlink(history)
+                os.symlink(os.devnull, history)
+            return self._path
+
+    def close(self) -> None:
+        """Remove the directory."""
+        with self._lock:
+            if self._path is not None:
+                shutil.rmtree(self._path, ignore_errors=True)
+                self._path = None
+
+
 def make_runners(config: Config) -> dict[str, Runner]:
     """One runner per distinct host ('' = local); SSH runners share one connection per host."""
     runners: dict[str, Runner] = {}
@@ -218,14 +344,12 @@ def make_runners(config: Config) -> dict[str, Runner]:
     return runners
 
 
-def build(config: Config, executor: Executor) -> PantasksCollector | None:
+def build(config: Config, context: FetchContext) -> PantasksCollector | None:
     """Return the pantasks collector, or None when the config has no pantasks section."""
     if config.pantasks is None or not config.pantasks.servers:
         return None
     settings = config.exporter
     # pantasks.max_workers bounds how many client runs are in flight at once, apart from the DB fetches
-    pool = ThreadPoolExecutor(max_workers=config.pantasks.max_workers, thread_name_prefix="pantasks")
-    collector = PantasksCollector(config.pantasks.servers, make_runners(config), pool, settings.cache_ttl,
-                                  settings.max_stale)
-    collector.owned_pool = pool
-    return collector
+    pool = context.pool("pantasks", config.pantasks.max_workers)
+    return PantasksCollector(config.pantasks.servers, make_runners(config), pool, settings.cache_ttl,
+                             settings.max_stale, clock=context.clock, max_inflight=settings.max_fetch_age)

@@ -1,12 +1,14 @@
-"""Parse what the four pantasks commands print: `status`, `show.labels`, `controller status`, `ns.show.dates`.
+"""Parse what the pantasks commands print: `status -jobs`, `status -taskstats`, `show.labels`, `controller status`,
+`ns.show.dates`.
 
-Formats are those of the IPP source (see docs/pantasks.md): Ohana/src/opihi/pantasks/{status,TaskOps,JobOps}.c,
+Formats are those of the IPP source (see docs/pantasks.md): Ohana/src/opihi/pantasks/{status_server,TaskOps,JobOps}.c,
 pcontrol/status.c, ippTasks/pantasks.pro and ippTasks/nightly_science.pro (old form: nightly_stacks.pro).
 """
 
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from dataclasses import dataclass
 
@@ -30,6 +32,9 @@ _HOST_ID = re.compile(r"^[0-9a-fA-F]+(?:\.[0-9a-fA-F]+){3}$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _STACK_HEADER = re.compile(r"^(job|host) stack \S+:\s+\d+ objects\s*$")
 _FLAGS = {"++": (True, True), "+-": (True, False), "-+": (False, True), "--": (False, False)}
+# lib.shell/CommandOps.c MatchCommand: what a server without the command (macros never loaded) answers
+_NOT_FOUND = re.compile(r"^(\S+): Command not found\.$")
+TIMING_RESULTS = ("all", "success", "failure")  # the three column groups of ListTaskStats
 
 
 def clean_line(line: str) -> str:
@@ -50,6 +55,42 @@ class TaskStatus:
     failed: int
     timed_out: int
     command: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobTimes:
+    """One column group of `status -taskstats`: jobs counted and their min/average/max run time in seconds.
+
+    None where the server printed NONE (no job yet) or a non-finite value (its average divides by Njobs, which a
+    `-taskstatsreset` can leave at 0 while older jobs still finish)."""
+
+    count: int
+    minimum: float | None
+    average: float | None
+    maximum: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTiming:
+    """One task row of `status -taskstats` (TaskOps.c ListTaskStats): all jobs, successes, failures."""
+
+    name: str
+    all: JobTimes
+    success: JobTimes
+    failure: JobTimes
+
+    def by_result(self) -> dict[str, JobTimes]:
+        """The three groups keyed by TIMING_RESULTS."""
+        return {"all": self.all, "success": self.success, "failure": self.failure}
+
+
+@dataclass(frozen=True)
+class TaskStatsReport:
+    """What `status -taskstats` said; `complete` when the scheduler line and the statistics table came back."""
+
+    tasks: tuple[TaskTiming, ...] = ()
+    complete: bool = False
+    errors: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,3 +326,76 @@ def parse_ns_show_dates(lines: list[str] | tuple[str, ...] | str) -> NightlyRepo
         elif re.match(r"^\d{4}-", tokens[0]):  # dated, so meant as a row, but not one
             errors += 1
     return NightlyReport(tuple(pages), errors)
+
+
+def command_not_found(lines: list[str] | tuple[str, ...] | str, command: str) -> bool:
+    """True when the server answered `<command>: Command not found.` (e.g. its ippTasks macros were never loaded)."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    word = command.split()[0]
+    for raw in lines:
+        match = _NOT_FOUND.match(clean_line(raw).strip())
+        if match and match.group(1) == word:
+            return True
+    return False
+
+
+def _seconds(token: str) -> float | None:
+    """A %6.2f time, or None for NONE and for the inf/nan a division by Njobs = 0 prints."""
+    if token == "NONE":
+        return None
+    value = float(token)  # ValueError for anything else: the caller counts the row as an error
+    return value if math.isfinite(value) else None
+
+
+def _job_times(group: str) -> JobTimes | None:
+    tokens = group.split()
+    if len(tokens) != 4 or not _INT.match(tokens[0]):
+        return None
+    try:
+        minimum, average, maximum = (_seconds(t) for t in tokens[1:])
+    except ValueError:
+        return None
+    return JobTimes(int(tokens[0]), minimum, average, maximum)
+
+
+def _timing_row(text: str) -> TaskTiming | None:
+    # "  AV %-Ns | %5d %6s %6.2f %6.2f | ... | ... |": flags and name, three groups, then the closing bar
+    parts = text.split("|")
+    head = parts[0].split()
+    if len(parts) != 5 or parts[4].strip() or len(head) != 2 or head[0] not in _FLAGS:
+        return None
+    groups = [_job_times(part) for part in parts[1:4]]
+    if any(group is None for group in groups):
+        return None
+    return TaskTiming(head[1], *groups)  # type: ignore[arg-type]
+
+
+def parse_taskstats(lines: list[str] | tuple[str, ...] | str) -> TaskStatsReport:
+    """Parse `status -taskstats` (status_server.c: scheduler lines, then TaskOps.c ListTaskStats)."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    scheduler = table = False
+    tasks: dict[str, TaskTiming] = {}
+    errors = 0
+    for raw in lines:
+        text = clean_line(raw).strip()
+        if not text or text.startswith("Controller is "):
+            continue
+        if text.startswith("Scheduler is "):
+            scheduler = True
+            continue
+        if text in ("Task Statistics", "no defined tasks"):
+            table = True
+            continue
+        if not table:
+            continue
+        first = text.split("|")[1].split()[:1] if "|" in text else []
+        if first in (["alljobs"], ["Njobs"]):  # the two header lines
+            continue
+        row = _timing_row(text)
+        if row is None or row.name in tasks:
+            errors += 1
+            continue
+        tasks[row.name] = row
+    return TaskStatsReport(tuple(tasks.values()), scheduler and table, errors)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 import time
+from collections import deque
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 from ippsim.pantasks import state as st
-from ippsim.pantasks.commands import run_command, split_words
+from ippsim.pantasks.commands import Reply, run_command, split_words
 
 PROMPT = "pantasks: "
 WELCOME = "\nWelcome to pantasks client shell - parallel task scheduler\n\n\n"
-HISTORY = ".pantasks"
-FLUSH_WAIT = 0.2  # multicommand.c: a late reply is flushed with a 0.2 s wait before the next command
+HISTORY = ".pantasks"  # pantasks_client.c.in opihi_history: relative, so it lands in the client's working directory
+HISTORY_LINES = 200    # lib.shell/startup.c stifle_history(200) before read_history
+MSG_TIMEOUT = 3.0      # multicommand.c: each of the three reply messages is awaited this long
+FLUSH_WAIT = 0.2       # multicommand.c: after a busy answer ONE late message is flushed, waiting this long
 
 
 class ClientExit(Exception):
@@ -23,6 +28,36 @@ class ClientExit(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
+
+
+class Connection:
+    """The client's socket: every forwarded command is answered by three messages (STATUS n, stderr, stdout),
+    sent when the server's CommandLock is free (ListenClients.c); the client reads them one at a time."""
+
+    def __init__(self, lock_until: float) -> None:
+        self.inbox: deque[tuple[float, str]] = deque()
+        self.free_at = lock_until  # monotonic time the lock is released; inf = held for good (hung server)
+        self.answered = 0
+        self.closed = False  # the server end is gone: reads see EOF at once, the next write fails with EPIPE
+
+    def send(self, run: Callable[[], Reply]) -> None:
+        """Queue the reply; the command runs now (a simplification: the real server runs it when the lock frees)."""
+        if math.isinf(self.free_at):
+            return  # the lock is never released: no reply ever comes
+        ready = max(time.monotonic(), self.free_at)
+        reply = run()
+        self.answered += 1
+        self.inbox.extend((ready, text) for text in (f"STATUS {reply.status}", reply.stderr, reply.stdout))
+
+    def expect(self, timeout: float) -> str | None:
+        """ExpectMessage: the next message if it arrives within `timeout`; else wait the timeout out and give None."""
+        now = time.monotonic()
+        if self.inbox and self.inbox[0][0] <= now + timeout:
+            time.sleep(max(0.0, self.inbox[0][0] - now))
+            return self.inbox.popleft()[1]
+        if not self.closed:
+            time.sleep(timeout)
+        return None
 
 
 def _config_args(argv: list[str]) -> tuple[list[str], str | None, dict[str, str]]:
@@ -56,6 +91,8 @@ class Client:
         self.config, self.stdin, self.stdout, self.stderr = config, stdin, stdout, stderr
         self.server_dir = Path(config.get("SIM_STATE_DIR") or (rc_path.parent if rc_path else "."))
         self.pending = False
+        self.conn = Connection(time.monotonic())
+        self.msg_timeout = MSG_TIMEOUT
 
     def out(self, text: str) -> None:
         self.stdout.write(text)
@@ -83,23 +120,53 @@ class Client:
         server = self._server_state()
         if server is None or server.get("mode") == "down":
             raise ClientExit(12)  # exit(12) without a message once the last port refused
+        # the simulated server's busy_wait stands in for MSG_TIMEOUT (scaled down in tests), the flush with it
+        self.msg_timeout = float(server.get("busy_wait", MSG_TIMEOUT))
+        locked = math.inf if server.get("mode") == "hung" else float(server.get("lock_seconds") or 0.0)
+        self.conn = Connection(time.monotonic() + locked)
+
+    def _alive(self, server: dict | None) -> bool:
+        """The server still holds our connection; a `die_after` server dies after answering that many commands."""
+        if server is None or server.get("mode") == "down" or server.get("password") != self.config.get("PASSWORD"):
+            return False
+        die_after = server.get("die_after")
+        if die_after is not None and self.conn.answered >= int(die_after):
+            with st.modify(self.server_dir) as data:
+                data["mode"] = "down"  # it stays down: the next client run is refused (exit 12)
+            return False
+        return True
 
     def forward(self, line: str) -> int:
-        """Send one command to the server and print its stderr, then its stdout; return STATUS."""
-        server = self._server_state()
-        if server is None or server.get("mode") == "down" or server.get("password") != self.config.get("PASSWORD"):
+        """multicommand.c: send one command, then read STATUS, stderr, stdout (3 s each); return the status."""
+        if self.conn.closed:
+            # the second write to a closed socket: SIGPIPE (pantasks_client.c.in gotsignal prints it), then EPIPE
+            self.err("got signal : 13\n")
             self.err("server connection has died\n")
-            raise ClientExit(33)
-        if server.get("mode") == "hung":
-            time.sleep(float(server.get("busy_wait", st.DEFAULT_BUSY_WAIT)))
+            raise ClientExit(32)
+        if not self._alive(self._server_state()):
+            self.conn.closed = True  # the write still succeeds; the read sees EOF, which is not EPIPE
             self.err("server is busy...33\n")
             self.pending = True
-            return -1  # the status of the unsent-reply path: not FALSE, so auto_break does not fire
-        with st.modify(self.server_dir) as data:
-            reply = run_command(data, line)
-        self.err(reply.stderr)
-        self.out(reply.stdout)
-        return reply.status
+            return -1
+
+        def run() -> Reply:
+            with st.modify(self.server_dir) as data:
+                return run_command(data, line)
+
+        self.conn.send(run)
+        status = -1  # command() returned -1 (not a client command); a STATUS message that does not parse keeps it
+        for number, stream in ((33, None), (34, self.err), (35, self.out)):
+            message = self.conn.expect(self.msg_timeout)
+            if message is None:
+                self.err(f"server is busy...{number}\n")
+                self.pending = True
+                return status
+            if stream is None:
+                match = re.match(r"STATUS (-?\d+)", message)
+                status = int(match.group(1)) if match else status
+            else:
+                stream(message)  # out of step after a busy answer: another message lands here, printed as is
+        return status
 
     def one(self, text: str) -> int:
         """Run one ';'-separated part: client builtins here, everything else on the server."""
@@ -107,8 +174,7 @@ class Client:
         if not words:
             return 1
         if self.pending:
-            server = self._server_state() or {}
-            time.sleep(min(FLUSH_WAIT, float(server.get("busy_wait", FLUSH_WAIT))))
+            self.conn.expect(FLUSH_WAIT * self.msg_timeout / MSG_TIMEOUT)  # reads at most ONE late message
             self.pending = False
         if words[0] == "echo":
             self.out(" ".join(words[1:]) + "\n")
@@ -143,6 +209,15 @@ class Client:
                 _append_history(line)
 
 
+def _read_history() -> list[str]:
+    """read_history: the whole file is read at every start (only the last 200 lines are kept)."""
+    try:
+        with open(HISTORY, errors="replace") as history:
+            return history.read().splitlines()[-HISTORY_LINES:]
+    except OSError:
+        return []
+
+
 def _append_history(line: str) -> None:
     try:
         with open(HISTORY, "a") as history:
@@ -162,9 +237,10 @@ def run(argv: list[str], stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
         config = st.read_rc(rc_path)
     config.update(overrides)
     try:
-        open(HISTORY, "a").close()
+        open(HISTORY, "a").close()  # startup.c: fopen(history, "a") creates it in the working directory
     except OSError:
         stderr.write("can't save history.\n")
+    _read_history()
     if len(args) > 1:
         return 41  # the first argument is a local script to 'input'; the client then exits without connecting
     client = Client(rc_path, config, stdin, stdout, stderr)

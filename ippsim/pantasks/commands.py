@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from ippsim.pantasks import render
-from ippsim.pantasks.sites import REVERT_MACROS
+from ippsim.pantasks.sites import REVERT_MACROS, SERVER_TASKS, new_task
 
 
 @dataclass(frozen=True)
@@ -29,24 +29,42 @@ def split_words(line: str) -> list[str]:
         return line.split()
 
 
+STATUS_HELP = ("USAGE: status [options]\n"
+               "       (without options: show system status)\n"
+               "       -jobs : list active jobs\n"
+               "       -c | -control | -controller      : add status of jobs on controller\n"
+               "       -v | -verbose | -details | -info : add details for tasks\n"
+               "       -taskstats                       : show timing statistics for tasks\n"
+               "       -taskstatsreset                  : reset timing statistics for tasks\n")
+
+
+def _take_option(opts: list[str], *names: str) -> bool:
+    """status_server.c get_argument/remove_argument: remove every given option; True when one was there."""
+    found = False
+    for name in names:
+        while name in opts:
+            opts.remove(name)
+            found = True
+    return found
+
+
 def _status(state: dict, argv: list[str], now: float) -> Reply:
+    """status_server.c: -taskstats and -taskstatsreset return early; the job queue only with -jobs."""
     opts = argv[1:]
     if any(o in ("-h", "-help", "--help") for o in opts):
-        return Reply(0, stdout="USAGE: status [options]\n       (without options: over system status)\n"
-                               "       -tasks     : list defined tasks\n       -taskinfo  : details for tasks\n"
-                               "       -taskstats : processing statistics for tasks\n"
-                               "       -taskstatsreset : reset processing statistics for tasks\n")
-    if "-tasks" in opts:
-        return Reply(1, stdout=render.format_task_table(state["tasks"], now))
-    if "-taskstatsreset" in opts:
-        rest = [o for o in opts if o != "-taskstatsreset"]
-        pattern = re.compile(rest[0]) if len(rest) == 1 else None
+        return Reply(0, stdout=STATUS_HELP)
+    if _take_option(opts, "-taskstats"):
+        return Reply(1, stdout=render.format_taskstats(state, now, opts[0] if len(opts) == 1 else None))
+    if _take_option(opts, "-taskstatsreset"):
+        pattern = re.compile(opts[0]) if len(opts) == 1 else None
         for task in state["tasks"]:
             if pattern is None or pattern.search(task["name"]):
                 # Ntimeout is not cleared (TaskOps.c ResetTaskStats): Nrun can go negative afterwards
                 task["njobs"] = task["nsuccess"] = task["nfailure"] = 0
+                task["timing"] = render.reset_timing()
         return Reply(1, changed=True)
-    return Reply(1, stdout=render.format_status(state, now))
+    _take_option(opts, "-c", "-control", "-controller", "-info", "-taskinfo", "-v", "-details", "-verbose")
+    return Reply(1, stdout=render.format_status(state, now, jobs=_take_option(opts, "-jobs")))
 
 
 def _labels(state: dict, argv: list[str]) -> Reply:
@@ -143,10 +161,16 @@ def _scheduler(state: dict, verb: str) -> Reply:
     return Reply(1, changed=True)
 
 
+BUILTINS = ["status", "controller", "run", "stop", "input"]
+MACROS = ["show.labels", "add.label", "del.label", "ns.show.dates", "setup", "show.databases"]
+
+
 def command_names(state: dict) -> list[str]:
-    """Every command this server knows (builtins plus the macros its task files define)."""
-    names = ["status", "show.labels", "add.label", "del.label", "controller", "ns.show.dates", "run", "stop",
-             "input", "setup", "show.databases"]
+    """Every command this server knows: builtins, plus the macros of ippTasks/*.pro once `input` loaded them."""
+    names = list(BUILTINS)
+    if not state.get("macros", True):
+        return names  # a server started without `server input input`: no macros, no tasks' on/off switches
+    names += MACROS
     task_names = {t["name"] for t in state["tasks"]}
     for stage, tasks in REVERT_MACROS.items():
         if any(t in task_names for t in tasks):
@@ -191,7 +215,12 @@ def run_command(state: dict, line: str, now: float | None = None) -> Reply:
     if name == "show.databases":
         dbs = state.get("databases", [])
         return Reply(1, stdout="".join(f"{d}\n" for d in dbs) or "no databases defined\n")
-    if name in ("input", "setup"):
+    if name == "input":
+        if not state.get("macros", True):  # `server input input`: the site's input file loads ippTasks/*.pro
+            state["macros"] = True
+            state["tasks"] = [new_task(*spec) for spec in SERVER_TASKS.get(state["name"], [])]
+        return Reply(1, changed=True)
+    if name == "setup":
         return Reply(1)
     stem, _, switch = name.rpartition(".")
     if stem.endswith(".revert"):

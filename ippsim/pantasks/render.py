@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 import time
+
+TIMING_GROUPS = ("all", "success", "failure")  # ListTaskStats column groups, counted by Njobs/Nsuccess/Nfailure
+_GROUP_COUNTER = {"all": "njobs", "success": "nsuccess", "failure": "nfailure"}
 
 
 def _float32(value: float) -> float:
@@ -77,14 +81,70 @@ def format_job_queue(jobs: list[dict]) -> str:
     return "\n Jobs in Pantasks Queue\n" + "".join(rows)
 
 
-def format_status(state: dict, now: float | None = None) -> str:
-    """`status` with no options: scheduler and controller lines, task table, job queue."""
-    now = time.time() if now is None else now
+def scheduler_lines(state: dict) -> str:
+    """status_server.c status_scheduler(): an empty line, the scheduler line and the controller line."""
     scheduler = state.get("scheduler", "running")
     line = {"running": " Scheduler is running\n", "harvesting": " Scheduler is stopped, harvesting jobs\n"}.get(
         scheduler, " Scheduler is stopped\n")
     controller = " Controller is running\n" if state.get("controller_running", True) else " Controller is stopped\n"
-    return "\n" + line + controller + format_task_table(state["tasks"], now) + format_job_queue(state["jobs"])
+    return "\n" + line + controller
+
+
+def format_status(state: dict, now: float | None = None, jobs: bool = False) -> str:
+    """status_server.c: scheduler lines, task table, the job queue only for `-jobs`, then one more newline."""
+    now = time.time() if now is None else now
+    queue = format_job_queue(state["jobs"]) if jobs else ""
+    return scheduler_lines(state) + format_task_table(state["tasks"], now) + queue + "\n"
+
+
+def new_timing() -> dict[str, list[float]]:
+    """TaskOps.c CreateTask: per group [min, ave, max]; min -1 means no job yet (printed NONE)."""
+    return {group: [-1.0, 0.0, 0.0] for group in TIMING_GROUPS}
+
+
+def reset_timing() -> dict[str, list[float]]:
+    """TaskOps.c ResetTaskStats sets min, ave and max to 0 (not -1): after a reset the minimum stays 0.00."""
+    return {group: [0.0, 0.0, 0.0] for group in TIMING_GROUPS}
+
+
+def record_time(task: dict, group: str, dtime: float) -> None:
+    """TaskOps.c UpdateTaskTimerStats, called after the group's counter was updated.
+
+    The running average divides by the counter, so for `all` (Njobs, which counts jobs still running) it is
+    biased, and with Njobs = 0 after a reset it becomes inf/nan, as the C code's does."""
+    timing = task.setdefault("timing", new_timing())[group]
+    count = task[_GROUP_COUNTER[group]]
+    total = timing[1] * (count - 1) + dtime
+    timing[1] = total / count if count else (math.inf if total > 0 else math.nan)
+    timing[0] = dtime if timing[0] < 0 else min(timing[0], dtime)
+    timing[2] = max(timing[2], dtime)
+
+
+def _stat_group(count: int, values: list[float]) -> str:
+    minimum, average, maximum = values
+    if minimum < 0:
+        return f" | {count:5d} {'NONE':>6s} {average:6.2f} {maximum:6.2f}"
+    return f" | {count:5d} {minimum:6.2f} {average:6.2f} {maximum:6.2f}"
+
+
+def format_taskstats(state: dict, now: float | None = None, pattern: str | None = None) -> str:
+    """`status -taskstats [regex]`: scheduler lines, then TaskOps.c ListTaskStats (no newline after it)."""
+    now = time.time() if now is None else now
+    tasks = state["tasks"]
+    if not tasks:
+        return scheduler_lines(state) + "\n no defined tasks\n"
+    width = max(len(t["name"]) for t in tasks)
+    out = [scheduler_lines(state), "\n Task Statistics\n",
+           f"     {'':<{width}} |           alljobs          |           success          |           failure          |\n",
+           f"  AV {'Name':<{width}} | Njobs   Tmin   Tave   Tmax | Njobs   Tmin   Tave   Tmax | Njobs   Tmin   Tave   Tmax |\n"]
+    for task in tasks:
+        if pattern is not None and not re.search(pattern, task["name"]):
+            continue
+        flags = ("  +" if task["active"] else "  -") + ("+ " if task_valid(task, now) else "- ")
+        timing = task.get("timing") or new_timing()
+        groups = "".join(_stat_group(task[_GROUP_COUNTER[g]], timing[g]) for g in TIMING_GROUPS)
+        out.append(f"{flags}{task['name']:<{width}}{groups} |\n")
+    return "".join(out)
 
 
 def format_labels(labels: list[str]) -> str:

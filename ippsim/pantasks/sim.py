@@ -16,8 +16,10 @@ REVERT_PERIOD = 1800.0
 FAIL_RATE = {"run": 0.04, "load": 0.003, "advance": 0.003, "revert": 0.0, "daily": 0.0}
 TIMEOUT_RATE = 0.002   # only local tasks can time out
 JOB_SECONDS = (20.0, 90.0)
+POLL_SECONDS = (0.2, 2.5)  # run time of a DB poll job (chiptool -pendingimfile ...)
 EVENTS = ("hung", "down", "up", "restart", "statsreset", "scheduler-stop", "scheduler-run", "controller-stop",
-          "controller-run", "host-down", "host-off", "host-up", "stall-label", "unstall-label")
+          "controller-run", "host-down", "host-off", "host-up", "stall-label", "unstall-label", "macro-lock",
+          "die-mid-run")
 
 
 def _rng(state: dict) -> random.Random:
@@ -29,11 +31,16 @@ def _free_hosts(state: dict) -> list[dict]:
     return [h for h in state["hosts"] if h["state"] == "IDLE" and h["name"] not in busy]
 
 
+def _ended(task: dict, group: str, dtime: float) -> None:
+    """Count one ended job (CheckJobs.c): its result counter and timing, then the all-jobs timing."""
+    task["nsuccess" if group == "success" else "nfailure"] += 1
+    render.record_time(task, group, dtime)
+    render.record_time(task, "all", dtime)
+
+
 def _finish(state: dict, task: dict, job: dict, rng: random.Random) -> None:
-    if rng.random() < FAIL_RATE.get(task["kind"], 0.0):
-        task["nfailure"] += 1
-    else:
-        task["nsuccess"] += 1
+    failed = rng.random() < FAIL_RATE.get(task["kind"], 0.0)
+    _ended(task, "failure" if failed else "success", job["seconds"])
     _release_host(state, job)
 
 
@@ -81,11 +88,10 @@ def _instant_jobs(task: dict, count: int, rng: random.Random) -> None:
         task["command"] = task["argv0"]
         roll = rng.random()
         if roll < TIMEOUT_RATE:
-            task["ntimeout"] += 1
-        elif roll < TIMEOUT_RATE + FAIL_RATE.get(task["kind"], 0.0):
-            task["nfailure"] += 1
+            task["ntimeout"] += 1  # the timeout path of CheckJobs.c updates no timing statistics
         else:
-            task["nsuccess"] += 1
+            failed = roll < TIMEOUT_RATE + FAIL_RATE.get(task["kind"], 0.0)
+            _ended(task, "failure" if failed else "success", round(rng.uniform(*POLL_SECONDS), 3))
 
 
 def _poll_count(period: float, step: float, rng: random.Random) -> int:
@@ -175,7 +181,7 @@ def _host_event(state: dict, event: str, host_name: str) -> None:
             for job in [j for j in state["jobs"] if j.get("host") == host_name]:
                 state["jobs"].remove(job)  # the job died with its host: pantasks counts a crash as a failure
                 task = next(t for t in state["tasks"] if t["name"] == job["task"])
-                task["nfailure"] += 1
+                _ended(task, "failure", job["seconds"])  # JOB_CRASH: a failure with its run time
         elif event == "host-off":
             host["markoff"] = True
             if not any(j.get("host") == host_name for j in state["jobs"]):
@@ -185,19 +191,31 @@ def _host_event(state: dict, event: str, host_name: str) -> None:
 
 
 def apply_event(directory: str | os.PathLike, event: str, *, host: str | None = None, label: str | None = None,
-                busy_wait: float | None = None) -> None:
-    """Apply one named event (see EVENTS) to the server in `directory`."""
+                busy_wait: float | None = None, seconds: float | None = None, commands: int | None = None) -> None:
+    """Apply one named event (see EVENTS) to the server in `directory`.
+
+    macro-lock: a task macro holds the command lock for `seconds` from each client's connect, so replies come
+    late and out of step; die-mid-run: the server dies after answering `commands` commands of the next client run."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}; known: {', '.join(EVENTS)}")
     with st.modify(directory) as state:
+        if busy_wait is not None:
+            state["busy_wait"] = busy_wait
         if event in ("hung", "down", "up"):
             state["mode"] = "ok" if event == "up" else event
-            if busy_wait is not None:
-                state["busy_wait"] = busy_wait
+            if event == "up":
+                state.pop("lock_seconds", None)
+                state.pop("die_after", None)
+        elif event == "macro-lock":
+            state["lock_seconds"] = 2 * state.get("busy_wait", st.DEFAULT_BUSY_WAIT) if seconds is None else seconds
+        elif event == "die-mid-run":
+            state["die_after"] = 1 if commands is None else commands
         elif event == "restart":
             state.update(mode="ok", scheduler="running", controller_running=True, jobs=[])
+            state.pop("lock_seconds", None)
+            state.pop("die_after", None)
             for task in state["tasks"]:
-                task.update(njobs=0, nsuccess=0, nfailure=0, ntimeout=0, command=None)
+                task.update(njobs=0, nsuccess=0, nfailure=0, ntimeout=0, command=None, timing=render.new_timing())
             for h in state["hosts"]:
                 h["state"] = "OFF" if h.get("markoff") else ("DOWN" if h.get("broken") else "IDLE")
         elif event == "statsreset":
@@ -206,6 +224,7 @@ def apply_event(directory: str | os.PathLike, event: str, *, host: str | None = 
                 loaders[0]["ntimeout"] += 2  # ensure a timed-out count exists so the reset shows negative Nrun
             for task in state["tasks"]:
                 task["njobs"] = task["nsuccess"] = task["nfailure"] = 0
+                task["timing"] = render.reset_timing()
         elif event in ("scheduler-stop", "scheduler-run"):
             state["scheduler"] = "running" if event == "scheduler-run" else (
                 "harvesting" if state["jobs"] else "stopped")
@@ -237,6 +256,9 @@ def record_finished(directory: str | os.PathLike, task_name: str, *, good: int, 
                     state["jobs"].remove(job)
                     _release_host(state, job)
                 task["njobs"] += good + failed - len(ended)
-                task["nsuccess"] += good
-                task["nfailure"] += failed
+                # jobs that ended first are the failures when any (a fault is quick), the rest succeeded
+                seconds = [job["seconds"] for job in ended]
+                seconds += [sum(JOB_SECONDS) / 2] * (good + failed - len(ended))
+                for index, dtime in enumerate(seconds):
+                    _ended(task, "failure" if index < failed else "success", round(dtime, 3))
                 task["command"] = task["argv0"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ippsim.pantasks import render
 from ippsim.pantasks import state as st
 
 # (task, argv[0] once it has run, kind, remote?) -- kind decides how time stepping moves its counters:
@@ -107,19 +108,19 @@ def new_task(name: str, command: str, kind: str, remote: bool) -> dict:
         "name": name, "command": None, "argv0": command, "kind": kind, "remote": remote,
         "active": kind != "revert" or name not in REVERTS_OFF_AT_START,
         "trange": [[0, 3600]] if kind == "daily" else [], "valid": None,
-        "njobs": 0, "nsuccess": 0, "nfailure": 0, "ntimeout": 0,
+        "njobs": 0, "nsuccess": 0, "nfailure": 0, "ntimeout": 0, "timing": render.new_timing(),
     }
 
 
 def new_state(name: str, *, hosts: tuple[str, ...] = DEFAULT_HOSTS, labels: tuple[str, ...] = (),
-              seed: int = 0) -> dict:
-    """The initial state of server `name` (one of SERVER_TASKS)."""
+              seed: int = 0, macros: bool = True) -> dict:
+    """The initial state of server `name` (one of SERVER_TASKS); macros=False: `server input input` never ran."""
     if name not in SERVER_TASKS:
         raise ValueError(f"unknown pantasks server {name!r}; known: {', '.join(SERVER_TASKS)}")
     return {
         "version": st.STATE_VERSION, "name": name, "mode": "ok", "busy_wait": st.DEFAULT_BUSY_WAIT,
         "password": "sim", "scheduler": "running", "controller_running": True,
-        "tasks": [new_task(*spec) for spec in SERVER_TASKS[name]],
+        "macros": macros, "tasks": [new_task(*spec) for spec in SERVER_TASKS[name]] if macros else [],
         "labels": list(labels), "jobs": [], "next_job_id": 1,
         "hosts": [{"name": h, "state": "IDLE", "id": 0x10 + i, "markoff": False} for i, h in enumerate(hosts)],
         "ns_pages": [], "stalled_labels": [], "seed": seed, "steps": 0,
@@ -127,10 +128,11 @@ def new_state(name: str, *, hosts: tuple[str, ...] = DEFAULT_HOSTS, labels: tupl
 
 
 def create_server(directory: str | os.PathLike, name: str, *, server_host: str = "localhost",
-                  hosts: tuple[str, ...] = DEFAULT_HOSTS, labels: tuple[str, ...] = (), seed: int = 0) -> Path:
+                  hosts: tuple[str, ...] = DEFAULT_HOSTS, labels: tuple[str, ...] = (), seed: int = 0,
+                  macros: bool = True) -> Path:
     """Create a server directory (like ~ipp/stdscience) with its ptolemy.rc and state file."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     st.write_rc(path, server_host)
-    st.save(path, new_state(name, hosts=hosts, labels=labels, seed=seed))
+    st.save(path, new_state(name, hosts=hosts, labels=labels, seed=seed, macros=macros))
     return path

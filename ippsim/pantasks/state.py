@@ -100,7 +100,8 @@ def modify(directory: str | os.PathLike) -> Iterator[dict]:
 
 
 def read_rc(path: str | os.PathLike) -> dict[str, str]:
-    """Parse a ptolemy.rc: `KEY value` lines, last one wins, `input FILE` includes, `$VAR` from the environment."""
+    """Parse a ptolemy.rc: `KEY value` lines, last one wins, `input FILE` includes (a relative FILE is opened from
+    the working directory, as libohana config.c does), `$VAR` from the environment."""
     values: dict[str, str] = {}
     _read_rc(Path(path), values, depth=0)
     return values
@@ -116,7 +117,7 @@ def _read_rc(path: Path, values: dict[str, str], depth: int) -> None:
         key, _, value = line.partition(" ")
         value = os.path.expandvars(value.strip())
         if key == "input":
-            include = Path(value) if os.path.isabs(value) else path.parent / value
+            include = Path(value)  # config.c LoadRawConfigFile: fopen(infile), relative to the working directory
             if include.is_file():
                 _read_rc(include, values, depth + 1)
             continue

@@ -10,6 +10,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pantasks"
 FAKE_CLIENT = str(FIXTURES / "bin" / "fake_pantasks_client")
 STDSCIENCE = {
     "FAKE_STATUS": FIXTURES / "status.stdscience.txt",
+    "FAKE_TASKSTATS": FIXTURES / "status.taskstats.stdscience.txt",
     "FAKE_LABELS": FIXTURES / "show.labels.stdscience.txt",
     "FAKE_CONTROLLER": FIXTURES / "controller-status.hosts.txt",
     "FAKE_NS": FIXTURES / "ns.show.dates.current.txt",

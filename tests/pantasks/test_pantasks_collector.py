@@ -52,7 +52,7 @@ def test_empty_server_is_up_with_zero_states(fake_server, local_collector):
     assert "ipp_pantasks_task_active{" not in text
 
 
-@pytest.mark.parametrize("busy, up", [("status", 0), ("show.labels", 1), ("controller status", 1)])
+@pytest.mark.parametrize("busy, up", [("status -jobs", 0), ("show.labels", 1), ("controller status", 1)])
 def test_busy_answers(fake_server, local_collector, busy, up):
     text = scrape(local_collector(fake_server("s", FAKE_BUSY=busy)))
     assert value(text, "ipp_pantasks_busy", server="s") == 1

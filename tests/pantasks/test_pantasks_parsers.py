@@ -2,7 +2,7 @@
 
 from pantasks_helpers import fixture_bytes
 
-from exporter.parsers.pantasks import (MARKER, client_script, decode, parse_client_output, parse_controller_status,
+from exporter.parsers.pantasks import (MARKER, SECTION_COMMANDS, client_script, parse_taskstats, decode, parse_client_output, parse_controller_status,
                                        parse_labels, parse_ns_show_dates, parse_status, split_sections)
 
 
@@ -14,8 +14,7 @@ def client_output(sections: dict[str, str], echo: bool = False, end: bool = True
     """Build merged client output the way the real client prints it for our stdin."""
     out = "\nWelcome to pantasks client shell - parallel task scheduler\n\n\n"
     names = list(sections) + (["end"] if end else [])
-    commands = {"status": "status", "show.labels": "show.labels", "controller.status": "controller status",
-                "ns.show.dates": "ns.show.dates"}
+    commands = SECTION_COMMANDS
     for name in names:
         out += "pantasks: " + (f"echo {MARKER} {name}\n" if echo else "") + f"{MARKER} {name}\n"
         if name == "end":
@@ -25,7 +24,8 @@ def client_output(sections: dict[str, str], echo: bool = False, end: bool = True
     return out + "pantasks: "
 
 
-STANDARD = {"status": "status.stdscience.txt", "show.labels": "show.labels.stdscience.txt",
+STANDARD = {"status": "status.stdscience.txt", "taskstats": "status.taskstats.stdscience.txt",
+            "show.labels": "show.labels.stdscience.txt",
             "controller.status": "controller-status.hosts.txt", "ns.show.dates": "ns.show.dates.current.txt"}
 
 
@@ -35,7 +35,8 @@ def standard(**changes) -> dict[str, str]:
 
 def test_client_script_sends_a_marker_before_each_command_and_an_end_marker():
     assert client_script().decode().splitlines() == [
-        f"echo {MARKER} status", "status", f"echo {MARKER} show.labels", "show.labels",
+        f"echo {MARKER} status", "status -jobs", f"echo {MARKER} taskstats", "status -taskstats",
+        f"echo {MARKER} show.labels", "show.labels",
         f"echo {MARKER} controller.status", "controller status", f"echo {MARKER} ns.show.dates", "ns.show.dates",
         f"echo {MARKER} end"]
 
@@ -147,7 +148,7 @@ def test_parse_ns_show_dates_current_and_old_formats():
 def test_split_sections_with_prompts_and_echoed_input():
     for echo in (False, True):
         sections = split_sections(client_output(standard(), echo=echo))
-        assert list(sections) == ["status", "show.labels", "controller.status", "ns.show.dates", "end"]
+        assert list(sections) == ["status", "taskstats", "show.labels", "controller.status", "ns.show.dates", "end"]
         assert not any(s.busy for s in sections.values())
         assert all("pantasks:" not in line and not line.startswith("echo") for s in sections.values() for line in s.lines)
         report = parse_client_output(client_output(standard(), echo=echo))

@@ -212,10 +212,11 @@ EVENT_EXPECTATIONS = {
     "host-up": ({"host": "ipp012"}, True, False, True, True),
     "stall-label": ({"label": LABEL}, True, False, True, True),
     "unstall-label": ({"label": LABEL}, True, False, True, True),
+    "macro-lock": ({"busy_wait": 0.05, "seconds": 0.08}, False, True, None, None),
 }
 
 
-@pytest.mark.parametrize("event", sorted(set(sim.EVENTS) - {"down"}))
+@pytest.mark.parametrize("event", sorted(set(sim.EVENTS) - {"down", "die-mid-run"}))
 def test_exporter_parser_reads_every_event(server, event):
     directory, path = server
     start = time.time()
