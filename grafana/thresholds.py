@@ -33,8 +33,8 @@ HOST_MEMORY_AVAILABLE_LOW = RuleThreshold("node_memory_MemAvailable_bytes", "<",
 HOST_FILESYSTEM_FREE_LOW = RuleThreshold("node_filesystem_size_bytes", "<", (0.05,))
 # IppSourceDataStale (seconds)
 SOURCE_STALE_SECONDS = RuleThreshold("ipp_source_data_age_seconds", ">", (900,))
-# IppProcessingFaultStorm: at least this many new faults in 15 minutes ...
-FAULT_STORM_NEW = RuleThreshold("ipp_processing_faults", ">", (20,), name_pattern="growth")
+# IppProcessingFaultStorm: this many new faults in 15 minutes (20 against a day's history, 50 without one) ...
+FAULT_STORM_NEW = RuleThreshold("ipp_processing_faults", ">", (20, 50), name_pattern="growth")
 # ... and this many times the stage's one-day average
 FAULT_STORM_FACTOR = 5
 # IppProcessingFaultsOnOneHost: share of the outstanding faults on one host

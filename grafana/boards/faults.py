@@ -55,7 +55,8 @@ def storm_and_returns():
     factor = th.FAULT_STORM_FACTOR
     storm = graph(PanelSpec("New faults in 15 minutes vs. the one-day baseline", "short",
                             f"Faults gained in 15 minutes per stage, and {factor}× the stage's average of the last "
-                            f"day; above both that and the dashed line is a fault storm.", 12, 9,
+                            f"day; above both that and the first dashed line is a fault storm (the second: a storm on a "
+                            f"stage with no history a day ago).", 12, 9,
                             thresholds=above(th.FAULT_STORM_NEW)),
                   query(f'dbname_stage:ipp_processing_faults:growth15m{{{HOST_SEL}}}', "{{stage}} new"),
                   query(f'{factor} * dbname_stage:ipp_processing_faults:growth15m_avg1d{{{HOST_SEL}}}',
