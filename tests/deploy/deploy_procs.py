@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import shlex
 import subprocess
 import time
 import urllib.error
@@ -113,3 +114,13 @@ def free_port_url() -> tuple[str, str]:
     """(base URL, listen address) of a free loopback port."""
     port = free_loopback_port()
     return f"http://127.0.0.1:{port}", f"127.0.0.1:{port}"
+
+
+def default_args(relative: str, hosts: dict[str, str]) -> list[str]:
+    """The ARGS of a committed deploy/<relative> Debian defaults file, its host:port pairs mapped to loopback ones."""
+    text = (ROOT / "deploy" / relative).read_text()
+    args_line = next(line for line in text.splitlines() if line.startswith("ARGS="))
+    args = shlex.split(shlex.split(args_line)[0].removeprefix("ARGS="))  # the unit expands $ARGS by words
+    for old, new in hosts.items():
+        args = [arg.replace(old, new) for arg in args]
+    return args

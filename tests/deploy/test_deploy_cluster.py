@@ -8,7 +8,6 @@ from pathlib import Path
 
 import yaml
 from deploy_procs import ROOT, free_port_url, http_json, run, server, wait_until
-
 from plugins.tools import need_tool
 
 from exporter.config import DatabaseConfig, ExporterSettings, PantasksServer, config_from_data, parse_duration

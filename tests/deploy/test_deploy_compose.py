@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 from deploy_procs import ROOT, load_render, run
-
 from plugins.tools import need_tool
 
 from exporter.config import ConfigError, load_config

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from deploy_procs import ROOT, run
 from dockerfile_parse import DockerfileParser
-
 from plugins.tools import need_tool
 
 DOCKERFILE = ROOT / "Dockerfile"

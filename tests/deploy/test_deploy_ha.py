@@ -6,12 +6,11 @@ webhook receivers once; a silence made on one node holds on the other."""
 from __future__ import annotations
 
 import json
-import re
-import urllib.request
 import os
-import shlex
+import re
 import threading
 import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,8 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from deploy_procs import ROOT, http_json, load_render, ports, server, wait_until
-
+from deploy_procs import ROOT, default_args, http_json, load_render, ports, server, wait_until
 from plugins.tools import need_tool
 
 HA = ROOT / "deploy" / "ha"
@@ -68,16 +66,6 @@ class Receiver:
                 and n["payload"]["commonLabels"].get("alertname") == INCIDENT["alertname"]]
 
 
-def default_args(name: str, hosts: dict[str, str]) -> list[str]:
-    """The ARGS of a committed deploy/ha/*.default file with its host:port pairs mapped to loopback ones."""
-    text = (HA / name).read_text()
-    args_line = next(line for line in text.splitlines() if line.startswith("ARGS="))
-    args = shlex.split(shlex.split(args_line)[0].removeprefix("ARGS="))  # the unit expands $ARGS by words
-    for old, new in hosts.items():
-        args = [arg.replace(old, new) for arg in args]
-    return args
-
-
 def prometheus_config(tmp_path: Path, alertmanagers: list[str]) -> Path:
     """deploy/ha/prometheus.yml with test timing, one incident rule, loopback Alertmanagers and only self-scrape."""
     config = yaml.safe_load((HA / "prometheus.yml").read_text())
@@ -121,7 +109,7 @@ def _alertmanager(binary, tmp: Path, number: int, receiver: Receiver, render, ho
                              timing={"group_wait": "1s", "group_interval": "2s"})
     path = tmp / f"alertmanager{number}.yml"
     path.write_text(yaml.safe_dump(config))
-    args = default_args("alertmanager.default", hosts)
+    args = default_args("ha/alertmanager.default", hosts)
     args = [a for a in args if not a.startswith("--cluster.peer-timeout")] + [f"--cluster.peer-timeout={PEER_TIMEOUT}s"]
     argv = [binary, f"--config.file={path}", f"--storage.path={tmp / f'am{number}'}", *args,
             "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=1s", "--cluster.settle-timeout=1s"]
@@ -131,7 +119,7 @@ def _alertmanager(binary, tmp: Path, number: int, receiver: Receiver, render, ho
 
 def _prometheus(binary, tmp: Path, config: Path, replica: str, port: int):
     """One replica: deploy/ha/prometheus.default's flags, PROM_REPLICA in the environment as Debian's unit sets it."""
-    args = default_args("prometheus.default", {"ippmon01:9090": f"127.0.0.1:{port}"})
+    args = default_args("ha/prometheus.default", {"ippmon01:9090": f"127.0.0.1:{port}"})
     # resend-delay: the first evaluation can beat Alertmanager discovery; production keeps the 1m default
     argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / replica}", *args,
             "--rules.alert.resend-delay=1s"]
