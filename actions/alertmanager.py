@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class AlertmanagerError(Exception):
@@ -51,7 +54,8 @@ class Alertmanager:
             self._call("DELETE", f"/api/v2/silence/{urllib.parse.quote(silence_id, safe='')}")
         except AlertmanagerError as exc:
             if "HTTP 500" in str(exc) or "HTTP 404" in str(exc):
-                return f"already expired or gone ({exc})"
+                log.info("silence %s: %s", silence_id, exc)
+                return "already expired or gone"
             raise
         return "expired"
 

@@ -43,7 +43,7 @@ class Service:
         self.alertmanager = Alertmanager(a.alertmanager_url, a.alertmanager_timeout) if a.alertmanager_url else None
         self.inventory = Inventory(config, self.databases, self.nebulous, self.runners)
         self.executor = Executor(config, self.runners, self.audit, self.alertmanager)
-        self.queue: queue.Queue[str] = queue.Queue(maxsize=a.queue_size)
+        self.queue: queue.Queue[str | None] = queue.Queue(maxsize=a.queue_size)
         self.metrics = ServiceMetrics(self.queue.qsize, self.audit.hosts)
         self._locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
@@ -171,6 +171,9 @@ class Service:
             except queue.Empty:
                 self._sweep()
                 continue
+            if ref is None:  # close() wakes the workers
+                self.queue.task_done()
+                break
             try:
                 self._run_queued(ref)
             finally:
@@ -214,6 +217,11 @@ class Service:
     def close(self) -> None:
         """Stop the workers and close connections."""
         self._stop.set()
+        for _worker in self._workers:
+            try:
+                self.queue.put_nowait(None)
+            except queue.Full:
+                pass  # the worker sees _stop after its current item
         for worker in self._workers:
             worker.join(timeout=SWEEP_EVERY + 1)
         self.runners.close()

@@ -161,3 +161,93 @@ def rows(site, sql: str, params=()) -> list[tuple]:
     with site.root.connect("gpc1") as conn, conn.cursor() as cur:
         cur.execute(sql, params)
         return list(cur.fetchall())
+
+
+def http_json(url: str, payload: object | None = None, method: str | None = None, headers: dict | None = None):
+    """GET (or POST payload as JSON) and decode the JSON answer."""
+    import json
+    import urllib.request
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return body.decode()
+
+
+def wait_for(check, timeout: float = 20.0, interval: float = 0.1):
+    """Call check() until it returns something true or `timeout` passes; return the last value."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+@pytest.fixture
+def make_alertmanager(tmp_path):
+    """Factory: a real Alertmanager (Debian's prometheus-alertmanager) on a free port, optionally routing every
+    alert to `webhook_url` with the test bearer token; returns its base URL. Stopped after the test."""
+    import subprocess
+
+    from plugins.tools import need_tool
+
+    from ippsim.procs import free_loopback_port, stop_process_group
+    binary = need_tool("prometheus-alertmanager", "alertmanager")
+    procs = []
+
+    def make(webhook_url: str | None = None) -> str:
+        index = len(procs)
+        token = _secret(tmp_path, f"am-token-{index}", TOKEN)
+        receiver = ("- name: svc\n  webhook_configs:\n  - url: " + webhook_url + "\n    send_resolved: true\n"
+                    "    http_config:\n      authorization:\n        type: Bearer\n"
+                    f"        credentials_file: {token}\n") if webhook_url else "- name: svc\n"
+        config = tmp_path / f"alertmanager-{index}.yml"
+        config.write_text("route:\n  receiver: svc\n  group_by: [alertname, dbname, stage, label, fault, host]\n"
+                          "  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n" + receiver)
+        port = free_loopback_port()
+        proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={tmp_path / f'am-{index}'}",
+                                 "--cluster.listen-address=", f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def ready():
+            try:
+                return http_json(base + "/api/v2/status")
+            except OSError:
+                assert proc.poll() is None, "alertmanager exited"
+                return None
+        assert wait_for(ready), "alertmanager did not start"
+        return base
+    yield make
+    for proc in procs:
+        stop_process_group(proc)
+
+
+@pytest.fixture
+def serve_app():
+    """Factory: serve a Flask app with waitress on a free loopback port in this process; returns its base URL."""
+    import threading
+
+    import waitress
+
+    from ippsim.procs import free_loopback_port
+    servers = []
+
+    def serve(app) -> str:
+        port = free_loopback_port()
+        server = waitress.create_server(app, host="127.0.0.1", port=port, threads=8)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+    yield serve
+    for server, thread in servers:
+        server.close()
+        thread.join(timeout=5)
