@@ -120,7 +120,7 @@ class PantasksCollector:
 
     def __init__(self, servers: tuple[PantasksServer, ...], runners: dict[str, Runner], executor: Executor,
                  ttl: float, max_stale: float, *, clock: Callable[[], float] = time.monotonic,
-                 max_inflight: float | None = None) -> None:
+                 max_inflight: float | None = None, remote_workdir: str = REMOTE_WORKDIR) -> None:
         self._servers = tuple(sorted(servers, key=lambda s: s.name))
         self._runners = runners
         self._errors = {s.name: 0 for s in self._servers}
@@ -128,6 +128,7 @@ class PantasksCollector:
         self._errors_lock = threading.Lock()
         self._job_seconds = JobSeconds()
         self._workdir = ClientWorkdir()
+        self._remote_workdir = remote_workdir
         self._flights = {s.name: SingleFlight(partial(self._fetch, s), executor, ttl, max_stale, clock=clock,
                                               max_inflight=max_inflight) for s in self._servers}
 
@@ -143,7 +144,7 @@ class PantasksCollector:
         """argv, working directory and environment of one client run (local, or the remote SSH command)."""
         if server.host:
             rc = server.ptolemy_rc or posixpath.join(server.directory, "ptolemy.rc")
-            return ["sh", "-c", REMOTE_SCRIPT, "pantasks_client", REMOTE_WORKDIR, rc, server.client], None, {}
+            return ["sh", "-c", REMOTE_SCRIPT, "pantasks_client", self._remote_workdir, rc, server.client], None, {}
         rc = server.ptolemy_rc or os.path.join(server.directory, "ptolemy.rc")
         return [server.client], self._workdir.path(), {"PTOLEMY": rc}
 

@@ -181,3 +181,65 @@ def test_truncated_run_without_later_markers_leaves_those_sections_missing():
 def test_garbage_output_gives_no_sections_and_does_not_raise():
     report = parse_client_output(b"\x00\xff garbage\n1 2 3\n  ++ x\n" * 50)
     assert report.status is None and report.errors == 0 and report.missing
+
+
+# ---- issue 11: status -taskstats, macros not loaded, replies out of step, a dead connection
+
+def test_parse_taskstats_rows_none_and_overflowing_times():
+    report = parse_taskstats(text("status.taskstats.stdscience.txt"))
+    assert report.complete and report.errors == 0 and len(report.tasks) == 7
+    tasks = {t.name: t for t in report.tasks}
+    run = tasks["chip.imfile.run"]
+    assert (run.all.count, run.all.minimum, run.all.average, run.all.maximum) == (23527, 3.5, 51.82, 1834.25)
+    assert (run.failure.count, run.failure.average) == (5769, 19.07)
+    assert tasks["chip.imfile.load"].failure.minimum is None  # NONE: no failed job yet
+    assert tasks["warp.skycell.run"].success.maximum == 12345.67  # wider than %6.2f, still its own token
+
+
+def test_parse_taskstats_after_a_reset_and_empty():
+    row = parse_taskstats(text("status.taskstats.reset.txt")).tasks[0]
+    assert row.all.average is None and row.all.maximum == 61.0  # inf (divided by Njobs = 0) is not a value
+    assert (row.success.count, row.success.minimum) == (1, 0.0)
+    empty = parse_taskstats(text("status.taskstats.empty.txt"))
+    assert empty.complete and empty.tasks == () and empty.errors == 0
+
+
+def test_parse_taskstats_counts_bad_rows_and_rejects_a_status_table():
+    lines = text("status.taskstats.stdscience.txt").replace("1834.25 |", "18x4.25 |", 1)
+    assert parse_taskstats(lines).errors == 1
+    assert not parse_taskstats(text("status.stdscience.txt")).complete
+
+
+def test_command_not_found_is_undefined_not_an_error():
+    sections = standard()
+    sections["show.labels"] = "show.labels: Command not found.\n"
+    sections["ns.show.dates"] = "ns.show.dates: Command not found.\n"
+    report = parse_client_output(client_output(sections))
+    assert report.undefined == ("show.labels", "ns.show.dates")
+    assert report.errors == 0 and report.labels is None and report.nightly is None and report.status.complete
+
+
+def test_shifted_replies_after_busy_are_dropped_and_counted():
+    sections = standard()
+    shifted = {"taskstats": sections["status"], "show.labels": sections["taskstats"],
+               "controller.status": sections["show.labels"], "ns.show.dates": sections["controller.status"]}
+    report = parse_client_output(client_output({"status": "", **shifted}, busy=("status",)))
+    assert report.busy and report.misaligned == 4 and report.errors == 0
+    assert (report.status, report.taskstats, report.labels, report.controller, report.nightly) == (None,) * 5
+
+
+def test_status_message_glued_to_the_prompt_marks_the_section_misaligned():
+    out = client_output(standard(), echo=True, busy=("taskstats",))
+    out = out.replace(f"pantasks: echo {MARKER} controller.status", f"STATUS 1pantasks: echo {MARKER} controller.status")
+    sections = split_sections(out)
+    assert "controller.status" in sections and sections["show.labels"].lines[-1] == "STATUS 1"
+    report = parse_client_output(out)
+    assert report.labels is None and report.status.complete and report.controller.active
+    assert report.misaligned == 1  # show.labels; controller status has its own shape
+
+
+def test_dead_connection_is_no_reply_and_no_parse_error():
+    sections = standard()
+    sections["show.labels"] = "got signal : 13\nserver connection has died\n"
+    report = parse_client_output(client_output(sections))
+    assert report.labels is None and report.errors == 0 and report.misaligned == 0

@@ -255,3 +255,138 @@ def test_exporter_parser_reads_ns_show_dates(server):
     result = client(directory, path, parsers.client_script().decode())
     page = parsers.parse_client_output(result.stdout).nightly.newest()["gpc1"]
     assert (page.date, page.state, page.stack_state, page.observing_state) == ("2025-05-02", "NEW", "TOWARP", "OBSERVING")
+
+
+# ---- issue 11: what the real server and client do (status_server.c, TaskOps.c, multicommand.c, startup.c)
+
+def test_status_lists_the_job_queue_only_with_dash_jobs(server):
+    directory, _path = server
+    with st.modify(directory) as state:
+        state["jobs"] = [{"id": 7, "task": "chip.imfile.run", "state": "BUSY", "argv0": "chip_imfile.pl"}]
+    state = st.load(directory)
+    plain = run_command(state, "status", now=0.0).stdout
+    assert "Task Status" in plain and "Jobs in Pantasks Queue" not in plain and "no defined jobs" not in plain
+    with_jobs = run_command(state, "status -jobs", now=0.0).stdout
+    assert with_jobs.endswith("chip_imfile.pl\n\n")  # ListJobs, then status_server's final gprint("\n")
+    assert "    1         7: chip.imfile.run" in with_jobs
+
+
+def test_taskstats_prints_listtaskstats_and_the_reset_quirks(server):
+    directory, _path = server
+    state = st.load(directory)
+    task = next(t for t in state["tasks"] if t["name"] == "chip.imfile.run")
+    task.update(njobs=3, nsuccess=1, nfailure=1)
+    task["timing"] = render.new_timing()
+    render.record_time(task, "success", 60.0)
+    render.record_time(task, "all", 60.0)
+    state["tasks"] = [task]
+    lines = run_command(state, "status -taskstats", now=0.0).stdout.split("\n")
+    assert lines[:4] == ["", " Scheduler is running", " Controller is running", ""]
+    width = len("chip.imfile.run")
+    assert lines[4] == " Task Statistics"
+    assert lines[6] == ("  AV %-*s | Njobs   Tmin   Tave   Tmax | Njobs   Tmin   Tave   Tmax | Njobs   Tmin   Tave   Tmax |"
+                        % (width, "Name"))
+    # the all-jobs average divides by Njobs (3, one job still running): 60/3
+    assert lines[7] == "  ++ chip.imfile.run | %5d %6.2f %6.2f %6.2f | %5d %6.2f %6.2f %6.2f | %5d %6s %6.2f %6.2f |" % (
+        3, 60.0, 20.0, 60.0, 1, 60.0, 60.0, 60.0, 1, "NONE", 0.0, 0.0)
+    run_command(state, "status -taskstatsreset")
+    task["nsuccess"] += 1
+    render.record_time(task, "success", 30.0)
+    render.record_time(task, "all", 30.0)  # Njobs is 0 after the reset: the C average divides by zero
+    row = run_command(state, "status -taskstats chip").stdout.splitlines()[-1]
+    assert row.split("|")[1].split() == ["0", "0.00", "inf", "30.00"]
+    assert row.split("|")[2].split() == ["1", "0.00", "30.00", "30.00"]  # the reset leaves min at 0, not NONE
+    report = parsers.parse_taskstats(run_command(state, "status -taskstats").stdout)
+    assert report.complete and report.errors == 0 and report.tasks[0].all.average is None
+
+
+def test_server_without_macros_answers_command_not_found(tmp_path):
+    directory = create_server(tmp_path / "s", "stdscience", macros=False)
+    path = write_client(tmp_path / "bin")
+    result = client(directory, path, "show.labels\nns.show.dates\nstatus\n")
+    assert result.returncode == 2
+    assert result.stderr == "show.labels: Command not found.\nns.show.dates: Command not found.\n"
+    assert "\n no defined tasks\n" in result.stdout
+    report = parsers.parse_client_output(client(directory, path, parsers.client_script().decode(), merged=True).stdout)
+    assert report.undefined == ("show.labels", "ns.show.dates") and report.errors == 0
+    assert report.status.complete and report.labels is None and report.nightly is None
+    client(directory, path, "server input input\n")  # loading the site's input file defines the macros
+    assert client(directory, path, "show.labels\n").stderr == ""
+
+
+def test_client_appends_history_in_its_working_directory_and_reads_it(server, tmp_path):
+    directory, path = server
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PTOLEMY": str(directory / "ptolemy.rc")}
+    for _ in range(3):
+        assert client(work, path, "show.labels\nstatus\n", env=env).returncode == 2
+    assert (work / ".pantasks").read_text() == "show.labels\nstatus\n" * 3
+    assert not (directory / ".pantasks").exists()
+    (work / ".pantasks").unlink()
+    (work / ".pantasks").mkdir()  # fopen(".pantasks", "a") fails: the client says so and goes on
+    result = client(work, path, "show.labels\n", env=env)
+    assert result.returncode == 2 and result.stderr.startswith("can't save history.\n")
+    (work / ".pantasks").rmdir()
+    (work / ".pantasks").symlink_to(os.devnull)  # what the exporter does: nothing is kept
+    client(work, path, "show.labels\n", env=env)
+    assert (work / ".pantasks").is_symlink() and os.path.getsize(work / ".pantasks") == 0
+
+
+def test_rc_input_include_is_opened_from_the_working_directory(server, tmp_path):
+    directory, path = server
+    rc = directory / "ptolemy.rc"
+    (directory / "extra.rc").write_text("PASSWORD wrong\n")
+    rc.write_text(rc.read_text() + "input extra.rc\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PTOLEMY": str(rc)}
+    # from elsewhere the relative include is not found (config.c fopen(infile)): the password stays "sim"
+    assert LABEL in client(work, path, "show.labels\n", env=env).stdout
+    assert client(directory, path, "show.labels\n", env=env).stderr == "server is busy...33\n"
+
+
+def _sections(text: str) -> dict[str, str]:
+    return {name: "\n".join(section.lines) for name, section in parsers.split_sections(text).items()}
+
+
+def test_late_replies_shift_every_later_section(server):
+    directory, path = server
+    sim.apply_event(directory, "macro-lock", busy_wait=0.1, seconds=0.15)  # after the 0.1 s wait and the flush
+    result = client(directory, path, parsers.client_script().decode(), merged=True)
+    assert result.returncode == 2
+    sections = _sections(result.stdout)
+    assert parsers.split_sections(result.stdout)["status"].busy
+    # each later section shows the previous command's whole reply, to the end of the run
+    assert "Task Status" in sections["taskstats"] and "no defined jobs" in sections["taskstats"]
+    assert "Task Statistics" in sections["show.labels"]
+    assert sections["controller.status"].strip() == LABEL
+    assert "host stack ALLHOSTS" in sections["ns.show.dates"]
+    report = parsers.parse_client_output(result.stdout)
+    assert report.busy and report.misaligned == 4 and report.errors == 0
+    assert (report.status, report.taskstats, report.labels, report.controller, report.nightly) == (None,) * 5
+
+
+def test_a_reply_inside_the_flush_window_leaves_status_messages_in_the_text(server):
+    directory, path = server
+    sim.apply_event(directory, "macro-lock", busy_wait=0.3, seconds=0.305)  # lands within the 0.02 s flush
+    result = client(directory, path, parsers.client_script().decode(), merged=True)
+    assert "STATUS 1pantasks: echo IPPEXPORTER_SECTION show.labels" in result.stdout
+    assert "STATUS 1pantasks: echo IPPEXPORTER_SECTION end" in result.stdout
+    report = parsers.parse_client_output(result.stdout)
+    assert report.ended and report.misaligned == 4
+    assert (report.taskstats, report.labels, report.controller, report.nightly) == (None,) * 4
+
+
+def test_server_dying_mid_run_answers_busy_then_the_connection_dies(server):
+    directory, path = server
+    sim.apply_event(directory, "die-mid-run", commands=2)
+    result = client(directory, path, parsers.client_script().decode(), merged=True)
+    assert result.returncode == 32
+    sections = parsers.split_sections(result.stdout)
+    assert sections["show.labels"].busy and sections["show.labels"].lines == ()
+    assert sections["controller.status"].lines == ("got signal : 13", "server connection has died")
+    report = parsers.parse_client_output(result.stdout)
+    assert report.status.complete and report.taskstats.complete and report.errors == 0
+    assert report.labels is None and report.controller is None and report.missing == ("ns.show.dates",)
+    assert client(directory, path, "status\n").returncode == 12  # it stays down
