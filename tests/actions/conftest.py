@@ -34,15 +34,18 @@ IPP_TOOLS = ("chiptool", "camtool", "faketool", "warptool", "difftool", "stackto
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def write_tools(bin_dir: Path, env: dict[str, str]) -> Path:
+def write_tools(bin_dir: Path, env: dict[str, str], delay: float = 0.0) -> Path:
     """Executables named like the IPP tools that run the ippsim stand-ins with the site's DB settings baked in
-    (a real site's tools read their ipprc the same way: nothing secret passes through the action service)."""
+    (a real site's tools read their ipprc the same way: nothing secret passes through the action service).
+    Each call is appended to bin_dir/calls.log; `delay` seconds of sleep first make a slow tool."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items()))
+    log = shlex.quote(str(bin_dir / "calls.log"))
     for name in IPP_TOOLS:
         path = bin_dir / name
         path.write_text(f"#!/bin/sh\n{exports}export PYTHONPATH={shlex.quote(str(PROJECT))}\n"
-                        f"exec {shlex.quote(sys.executable)} -m ippsim.tools {shlex.quote(name)} \"$@\"\n")
+                        f"echo \"{name} $*\" >> {log}\n" + (f"sleep {delay}\n" if delay else "")
+                        + f"exec {shlex.quote(sys.executable)} -m ippsim.tools {shlex.quote(name)} \"$@\"\n")
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return bin_dir
 
@@ -86,7 +89,9 @@ def _secret(tmp_path: Path, name: str, text: str) -> str:
 @pytest.fixture
 def config_data(tmp_path, site, servers):
     """Factory: the service's config as YAML data, pointing at the simulated site (override any section)."""
-    tools = write_tools(tmp_path / "ipp-bin", environment(site.ipp, neb_params=site.neb))
+    tool_env = environment(site.ipp, neb_params=site.neb)
+    tools = write_tools(tmp_path / "ipp-bin", tool_env)
+    write_tools(tmp_path / "slow-bin", tool_env, delay=3.0)
     users = _secret(tmp_path, "users", f"{OPERATOR}:{generate_password_hash(PASSWORD)}")
     token = _secret(tmp_path, "token", TOKEN)
     ipp_password = _secret(tmp_path, "ipp.password", site.ipp.password)
