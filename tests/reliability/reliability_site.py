@@ -1,0 +1,163 @@
+"""A whole simulated site for the reliability tests: simulated pantasks servers (local and over a real sshd),
+processing and nebulous databases on a real MariaDB, and pantasks servers whose client misbehaves on demand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exporter.collectors import Exporter
+from exporter.config import config_from_data
+from ippsim.pantasks.sites import create_server
+from ippsim.pantasks.wrapper import write_client
+
+# A pantasks_client stand-in that misbehaves as the file `fault` next to its ptolemy.rc says, else runs the
+# simulated client: huge = 10 MiB of output (5 on each stream), hang = never ends, 137 = part of a status table
+# and exit 137 (a client killed by SIGKILL under a shell).
+FAULTY_CLIENT = """#!/bin/sh
+fault=$(cat "$(dirname "${{PTOLEMY:-./ptolemy.rc}}")/fault" 2>/dev/null)
+case "$fault" in
+  huge) exec "{python}" -c 'import sys
+chunk = (b"x" * 1023 + b"\\n") * 1024
+for _ in range(5):
+    sys.stdout.buffer.write(chunk); sys.stdout.flush(); sys.stderr.buffer.write(chunk); sys.stderr.flush()' ;;
+  hang) exec sleep 3600 ;;
+  137) printf '\\nWelcome to pantasks client shell\\n\\n Scheduler is running\\n Task Status\\n  AV Name' ; exit 137 ;;
+  *) exec "{client}" "$@" ;;
+esac
+"""
+FAULTS = ("huge", "hang", "137")
+
+
+@dataclass
+class PantasksSite:
+    """Simulated pantasks servers under one directory; `faulty` ones take a `fault` file."""
+
+    root: Path
+    client: Path = field(init=False)
+    faulty_client: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = write_client(self.root / "bin")
+        self.faulty_client = self.root / "bin" / "faulty_pantasks_client"
+        self.faulty_client.write_text(FAULTY_CLIENT.format(python=sys.executable, client=self.client))
+        self.faulty_client.chmod(0o755)
+
+    def server(self, name: str, kind: str = "stdscience", *, host: str | None = None, faulty: bool = False,
+               timeout: str = "2s", seed: int = 1) -> dict[str, Any]:
+        """Create one simulated server directory; return its config entry."""
+        directory = create_server(self.root / name, kind, labels=("M31.nightlyscience", "ThreePi.nightlyscience"),
+                                  seed=seed)
+        entry: dict[str, Any] = {"name": name, "directory": str(directory), "timeout": timeout,
+                                 "client": str(self.faulty_client if faulty else self.client)}
+        if host:
+            entry["host"] = host
+        return entry
+
+    def set_fault(self, name: str, fault: str | None) -> None:
+        """Make a faulty server's client misbehave (one of FAULTS) or behave again (None)."""
+        path = self.root / name / "fault"
+        if fault is None:
+            path.unlink(missing_ok=True)
+        else:
+            assert fault in FAULTS, fault
+            path.write_text(fault)
+
+
+def db_entry(params, dbname: str, *, connect_timeout: str = "1s", query_timeout: str = "1s") -> dict[str, Any]:
+    """Config entry for a database reached over the unix socket, password through a file next to nothing secret."""
+    return {"dbname": dbname, "user": params.user, "unix_socket": params.socket, "password_env": _password_env(params),
+            "connect_timeout": connect_timeout, "query_timeout": query_timeout}
+
+
+def _password_env(params) -> str:
+    name = f"RELIAB_PW_{params.user.upper()}"
+    os.environ[name] = params.password  # the config refuses inline secrets; tests run in one process
+    return name
+
+
+def make_exporter(data: dict[str, Any], enabled=("pantasks", "processing", "nebulous")) -> Exporter:
+    """An Exporter for a config dict (validated exactly like a config file)."""
+    return Exporter(config_from_data(data), enabled=enabled)
+
+
+Key = tuple[str, tuple[tuple[str, str], ...]]
+# self-health figures that move on every scrape, and the one task flag that follows the time of day
+MOVING = ("ipp_scrape_collector_duration_seconds", "ipp_source_data_age_seconds", "ipp_source_fetches_total",
+          "ipp_source_last_success_timestamp_seconds", "ipp_pantasks_task_valid")
+
+
+def sample_map(families) -> dict[Key, float]:
+    """{(name, sorted labels): value} for every sample."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+
+
+def of_source(samples: dict[Key, float], source: str) -> dict[Key, float]:
+    """The samples that belong to one source: pantasks/<server>, processing/<dbname> or nebulous."""
+    kind, _, name = source.partition("/")
+    out = {}
+    for key, value in samples.items():
+        metric, labels = key
+        if metric in MOVING:
+            continue
+        found = dict(labels)
+        if kind == "pantasks" and (metric.startswith("ipp_pantasks_") or metric.startswith("ipp_nightly_")):
+            if found.get("server") == name:
+                out[key] = value
+        elif kind == "processing" and found.get("dbname") == name and not metric.startswith("ipp_nebulous"):
+            out[key] = value
+        elif kind == "nebulous" and metric.startswith("ipp_nebulous_"):
+            out[key] = value
+    return out
+
+
+def up(samples: dict[Key, float], source: str) -> float | None:
+    """The `_up` value of one source."""
+    kind, _, name = source.partition("/")
+    if kind == "pantasks":
+        return samples.get(("ipp_pantasks_up", (("server", name),)))
+    if kind == "processing":
+        return samples.get(("ipp_processing_db_up", (("dbname", name),)))
+    return samples.get(("ipp_nebulous_db_up", ()))
+
+
+@dataclass
+class Timed:
+    """One scrape: how long it took against its budget, and its samples."""
+
+    took: float
+    budget: float
+    samples: dict[Key, float]
+
+
+def timed_scrape(exporter: Exporter, budget: float) -> Timed:
+    """Scrape once and time it."""
+    start = time.monotonic()
+    families = exporter.scrape(budget)
+    return Timed(time.monotonic() - start, budget, sample_map(families))
+
+
+def kill_group_from_pidfile(pidfile: Path) -> None:
+    """SIGKILL the process (group) whose pid is in `pidfile` (the servers run in sessions of their own)."""
+    pid = int(pidfile.read_text().split()[0])
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, signal.SIGKILL)
+
+
+def swap_files(a: Path, b: Path) -> None:
+    """Exchange two files' contents (e.g. an sshd host key and a spare one)."""
+    tmp = a.with_name(a.name + ".swap")
+    shutil.move(a, tmp)
+    shutil.move(b, a)
+    shutil.move(tmp, b)
