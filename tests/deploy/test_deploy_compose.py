@@ -13,6 +13,7 @@ import pytest
 import yaml
 from deploy_procs import ROOT, load_render, run
 from plugins.tools import need_tool
+from werkzeug.security import generate_password_hash
 
 from exporter.config import ConfigError, load_config
 
@@ -171,7 +172,13 @@ def test_the_action_service_config_in_compose_passes_check_config(tmp_path):
     referenced = set(re.findall(r"/run/secrets/(\w+)", config_path.read_text()))
     assert referenced <= set(SERVICES["actions"]["secrets"]), "the config reads a secret the service does not get"
     binary = need_tool("ipp-actions", str(Path(sys.executable).with_name("ipp-actions")))
-    result = run([binary, "--config.file", str(secret_dir_config(config_path, tmp_path)), "--check-config"])
+    config = secret_dir_config(config_path, tmp_path)
+    # as shipped, the users file names nobody: the service refuses to start rather than run without logins
+    refused = run([binary, "--config.file", str(config), "--check-config"])
+    assert refused.returncode == 2 and "users_file" in refused.stderr, refused.stdout + refused.stderr
+    users = tmp_path / "secrets" / "actions_users"
+    users.write_text(users.read_text() + f"czar:{generate_password_hash('a real password')}\n")
+    result = run([binary, "--config.file", str(config), "--check-config"])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from deploy_procs import ROOT, run
-
 from plugins.tools import need_tool
 
 UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
