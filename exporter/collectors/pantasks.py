@@ -1,5 +1,4 @@
-"""Pantasks servers: `status -jobs`, `status -taskstats`, `show.labels`, `controller status`, `ns.show.dates`
-through pantasks_client, run in a private working directory (see ClientWorkdir)."""
+"""Pantasks servers via pantasks_client: `status -jobs`, `-taskstats`, `show.labels`, `controller status`, `ns.show.dates`."""
 
 from __future__ import annotations
 
@@ -19,9 +18,18 @@ from exporter.cache import Fetched, SingleFlight
 from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
 from exporter.config import Config, PantasksServer
 from exporter.metrics import Families, MetricSpec
-from exporter.parsers.pantasks import (DIFF_STATES, HOST_STATES, JOB_STATES, NIGHTLY_STATES, OBSERVING_STATES,
-                                       STACK_STATES, ClientReport, TaskStatsReport, client_script,
-                                       parse_client_output)
+from exporter.parsers.pantasks import (
+    DIFF_STATES,
+    HOST_STATES,
+    JOB_STATES,
+    NIGHTLY_STATES,
+    OBSERVING_STATES,
+    STACK_STATES,
+    ClientReport,
+    TaskStatsReport,
+    client_script,
+    parse_client_output,
+)
 from exporter.transport import LocalRunner, Runner, SshRunner
 
 log = logging.getLogger(__name__)

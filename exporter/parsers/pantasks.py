@@ -8,13 +8,34 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from exporter.parsers.pantasks_commands import (DIFF_STATES, HOST_STATES, JOB_STATES, NIGHTLY_STATES,
-                                                OBSERVING_STATES, OLD_FORMAT_DBNAME, STACK_STATES, TIMING_RESULTS,
-                                                ControllerHost, ControllerReport, JobTimes, LabelReport,
-                                                NightlyReport, NightPage, QueuedJob, StatusReport, TaskStatsReport,
-                                                TaskStatus, TaskTiming, clean_line, command_not_found,
-                                                parse_controller_status, parse_labels, parse_ns_show_dates,
-                                                parse_status, parse_taskstats)
+from exporter.parsers.pantasks_commands import (
+    DIFF_STATES,
+    HOST_STATES,
+    JOB_STATES,
+    NIGHTLY_STATES,
+    OBSERVING_STATES,
+    OLD_FORMAT_DBNAME,
+    STACK_STATES,
+    TIMING_RESULTS,
+    ControllerHost,
+    ControllerReport,
+    JobTimes,
+    LabelReport,
+    NightlyReport,
+    NightPage,
+    QueuedJob,
+    StatusReport,
+    TaskStatsReport,
+    TaskStatus,
+    TaskTiming,
+    clean_line,
+    command_not_found,
+    parse_controller_status,
+    parse_labels,
+    parse_ns_show_dates,
+    parse_status,
+    parse_taskstats,
+)
 
 __all__ = [
     "MARKER", "SECTION_COMMANDS", "END", "JOB_STATES", "HOST_STATES", "NIGHTLY_STATES", "STACK_STATES", "DIFF_STATES",

@@ -34,17 +34,21 @@ class Connection:
     """The client's socket: every forwarded command is answered by three messages (STATUS n, stderr, stdout),
     sent when the server's CommandLock is free (ListenClients.c); the client reads them one at a time."""
 
-    def __init__(self, lock_until: float) -> None:
+    def __init__(self, lock_seconds: float = 0.0) -> None:
         self.inbox: deque[tuple[float, str]] = deque()
-        self.free_at = lock_until  # monotonic time the lock is released; inf = held for good (hung server)
+        self.lock_seconds = lock_seconds  # a macro holds the lock this long from our first command; inf = hung
+        self.free_at: float | None = None  # monotonic time the lock is released
         self.answered = 0
         self.closed = False  # the server end is gone: reads see EOF at once, the next write fails with EPIPE
 
     def send(self, run: Callable[[], Reply]) -> None:
         """Queue the reply; the command runs now (a simplification: the real server runs it when the lock frees)."""
-        if math.isinf(self.free_at):
+        if math.isinf(self.lock_seconds):
             return  # the lock is never released: no reply ever comes
-        ready = max(time.monotonic(), self.free_at)
+        now = time.monotonic()
+        if self.free_at is None:
+            self.free_at = now + self.lock_seconds
+        ready = max(now, self.free_at)
         reply = run()
         self.answered += 1
         self.inbox.extend((ready, text) for text in (f"STATUS {reply.status}", reply.stderr, reply.stdout))
@@ -91,7 +95,7 @@ class Client:
         self.config, self.stdin, self.stdout, self.stderr = config, stdin, stdout, stderr
         self.server_dir = Path(config.get("SIM_STATE_DIR") or (rc_path.parent if rc_path else "."))
         self.pending = False
-        self.conn = Connection(time.monotonic())
+        self.conn = Connection()
         self.msg_timeout = MSG_TIMEOUT
 
     def out(self, text: str) -> None:
@@ -123,7 +127,7 @@ class Client:
         # the simulated server's busy_wait stands in for MSG_TIMEOUT (scaled down in tests), the flush with it
         self.msg_timeout = float(server.get("busy_wait", MSG_TIMEOUT))
         locked = math.inf if server.get("mode") == "hung" else float(server.get("lock_seconds") or 0.0)
-        self.conn = Connection(time.monotonic() + locked)
+        self.conn = Connection(locked)
 
     def _alive(self, server: dict | None) -> bool:
         """The server still holds our connection; a `die_after` server dies after answering that many commands."""

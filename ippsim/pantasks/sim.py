@@ -194,7 +194,7 @@ def apply_event(directory: str | os.PathLike, event: str, *, host: str | None = 
                 busy_wait: float | None = None, seconds: float | None = None, commands: int | None = None) -> None:
     """Apply one named event (see EVENTS) to the server in `directory`.
 
-    macro-lock: a task macro holds the command lock for `seconds` from each client's connect, so replies come
+    macro-lock: a task macro holds the command lock for `seconds` from each client's first command, so replies come
     late and out of step; die-mid-run: the server dies after answering `commands` commands of the next client run."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}; known: {', '.join(EVENTS)}")

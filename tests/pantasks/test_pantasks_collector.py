@@ -9,7 +9,10 @@ import time
 import pytest
 import yaml
 from pantasks_helpers import FAKE_CLIENT, FIXTURES, runs
-from plugins.exposition import concurrently, scrape_text as scrape, text_samples as samples, text_value as value
+from plugins.exposition import concurrently
+from plugins.exposition import scrape_text as scrape
+from plugins.exposition import text_samples as samples
+from plugins.exposition import text_value as value
 from plugins.tools import need_tool
 
 from exporter import cli

@@ -2,8 +2,19 @@
 
 from pantasks_helpers import fixture_bytes
 
-from exporter.parsers.pantasks import (MARKER, SECTION_COMMANDS, client_script, parse_taskstats, decode, parse_client_output, parse_controller_status,
-                                       parse_labels, parse_ns_show_dates, parse_status, split_sections)
+from exporter.parsers.pantasks import (
+    MARKER,
+    SECTION_COMMANDS,
+    client_script,
+    decode,
+    parse_client_output,
+    parse_controller_status,
+    parse_labels,
+    parse_ns_show_dates,
+    parse_status,
+    parse_taskstats,
+    split_sections,
+)
 
 
 def text(name: str) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from pantasks_helpers import FIXTURES
-from plugins.exposition import scrape_text as scrape, text_value as value
+from plugins.exposition import scrape_text as scrape
+from plugins.exposition import text_value as value
 
 from exporter.collectors.pantasks import JobSeconds, PantasksCollector
 from exporter.config import PantasksServer, SshConfig

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import SshConfig
-from exporter.transport import (CommandFailed, CommandTimedOut, HostKeyRejected, LocalRunner, SshRunner,
-                                remote_command)
+from exporter.transport import CommandFailed, CommandTimedOut, HostKeyRejected, LocalRunner, SshRunner, remote_command
 
 PY = sys.executable
 HUGE = 5 * 1024 * 1024  # above the ~2 MiB SSH window that deadlocks naive readers (paramiko #1778)

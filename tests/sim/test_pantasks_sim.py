@@ -212,7 +212,7 @@ EVENT_EXPECTATIONS = {
     "host-up": ({"host": "ipp012"}, True, False, True, True),
     "stall-label": ({"label": LABEL}, True, False, True, True),
     "unstall-label": ({"label": LABEL}, True, False, True, True),
-    "macro-lock": ({"busy_wait": 0.05, "seconds": 0.08}, False, True, None, None),
+    "macro-lock": ({"busy_wait": 0.05, "seconds": 0.2}, False, True, None, None),
 }
 
 
@@ -369,7 +369,7 @@ def test_late_replies_shift_every_later_section(server):
 
 def test_a_reply_inside_the_flush_window_leaves_status_messages_in_the_text(server):
     directory, path = server
-    sim.apply_event(directory, "macro-lock", busy_wait=0.3, seconds=0.305)  # lands within the 0.02 s flush
+    sim.apply_event(directory, "macro-lock", busy_wait=1.5, seconds=1.55)  # lands within the 0.1 s flush
     result = client(directory, path, parsers.client_script().decode(), merged=True)
     assert "STATUS 1pantasks: echo IPPEXPORTER_SECTION show.labels" in result.stdout
     assert "STATUS 1pantasks: echo IPPEXPORTER_SECTION end" in result.stdout
