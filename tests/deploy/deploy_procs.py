@@ -32,10 +32,12 @@ def load_render():
     return module
 
 
-def http(url: str, payload: object | None = None, *, method: str | None = None, timeout: float = 5) -> tuple[int, bytes]:
+def http(url: str, payload: object | None = None, *, method: str | None = None, timeout: float = 5,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     """GET (or send payload as JSON) and return (status, body); HTTP errors are returned, not raised."""
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()

@@ -6,7 +6,6 @@ webhook receivers once; a silence made on one node holds on the other."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -18,16 +17,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from deploy_procs import ROOT, default_args, http_json, load_render, ports, server, wait_until
+from deploy_procs import ROOT, http_json, load_render, ports, wait_until
+from ha_nodes import PEER_TIMEOUT, TOKEN, alertmanager_pair, prometheus_replica
 from plugins.tools import need_tool
 
 HA = ROOT / "deploy" / "ha"
-TOKEN = "ha-test-token"
 # An actionable incident as the shipped rules raise it: code-2 faults, which the shipped routing sends to
 # the action service (and to the czar's e-mail).
 INCIDENT = {"alertname": "IppProcessingFaultsRevertable", "severity": "warning", "dbname": "gpc1",
             "stage": "chip", "label": "M31.nightlyscience", "fault": "2"}
-PEER_TIMEOUT = 2.0
 
 
 class Receiver:
@@ -87,58 +85,13 @@ def ha_stack(tmp_path_factory):
     """Two receivers, a two-node Alertmanager cluster (one receiver each), two Prometheus replicas."""
     tmp = tmp_path_factory.mktemp("ha")
     prometheus, alertmanager = need_tool("prometheus"), need_tool("alertmanager", "prometheus-alertmanager")
-    web1, web2, gossip1, gossip2, prom1, prom2 = ports(6)
-    (tmp / "token").write_text(TOKEN + "\n")
-    render = load_render()
+    prom1, prom2 = ports(2)
     with Receiver() as receiver1, Receiver() as receiver2, \
-            _alertmanager(alertmanager, tmp, 1, receiver1, render, {"ippmon01:9093": f"127.0.0.1:{web1}",
-                          "ippmon01:9094": f"127.0.0.1:{gossip1}", "ippmon02:9094": f"127.0.0.1:{gossip2}"}) as am1, \
-            _alertmanager(alertmanager, tmp, 2, receiver2, render, {"ippmon01:9093": f"127.0.0.1:{web2}",
-                          "ippmon01:9094": f"127.0.0.1:{gossip2}", "ippmon02:9094": f"127.0.0.1:{gossip1}"}) as am2:
-        wait_until(lambda: all(len(http_json(f"{am}/api/v2/status")["cluster"]["peers"]) == 2 for am in (am1, am2)),
-                   20, "the two Alertmanagers to see each other")
-        config = prometheus_config(tmp, [f"127.0.0.1:{web1}", f"127.0.0.1:{web2}"])
-        with _prometheus(prometheus, tmp, config, "ippmon01", prom1) as p1, \
-                _prometheus(prometheus, tmp, config, "ippmon02", prom2) as p2:
+            alertmanager_pair(alertmanager, tmp, [receiver1.url, receiver2.url]) as (am1, am2):
+        config = prometheus_config(tmp, [am.removeprefix("http://") for am in (am1, am2)])
+        with prometheus_replica(prometheus, tmp, config, "ippmon01", prom1) as p1, \
+                prometheus_replica(prometheus, tmp, config, "ippmon02", prom2) as p2:
             yield {"alertmanagers": [am1, am2], "prometheus": [p1, p2], "receivers": [receiver1, receiver2]}
-
-
-def _alertmanager(binary, tmp: Path, number: int, receiver: Receiver, render, hosts: dict[str, str]):
-    """One cluster node: the shipped routing with its webhook pointed at `receiver`, flags from alertmanager.default."""
-    config = render.relocate(render.load_shipped(), webhook_base=receiver.url, token_file=str(tmp / "token"),
-                             timing={"group_wait": "1s", "group_interval": "2s"})
-    path = tmp / f"alertmanager{number}.yml"
-    path.write_text(yaml.safe_dump(config))
-    args = default_args("ha/alertmanager.default", hosts)
-    args = [a for a in args if not a.startswith("--cluster.peer-timeout")] + [f"--cluster.peer-timeout={PEER_TIMEOUT}s"]
-    argv = [binary, f"--config.file={path}", f"--storage.path={tmp / f'am{number}'}", *args,
-            "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=1s", "--cluster.settle-timeout=1s"]
-    web = next(a for a in args if a.startswith("--web.listen-address=")).split("=", 1)[1]
-    return _serving(argv, f"http://{web}", "/-/ready", tmp / f"alertmanager{number}.log")
-
-
-def _prometheus(binary, tmp: Path, config: Path, replica: str, port: int):
-    """One replica: deploy/ha/prometheus.default's flags, PROM_REPLICA in the environment as Debian's unit sets it."""
-    args = default_args("ha/prometheus.default", {"ippmon01:9090": f"127.0.0.1:{port}"})
-    # resend-delay: the first evaluation can beat Alertmanager discovery; production keeps the 1m default
-    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / replica}", *args,
-            "--rules.alert.resend-delay=1s"]
-    return _serving(argv, f"http://127.0.0.1:{port}", "/-/ready", tmp / f"prometheus-{replica}.log",
-                    env={**os.environ, "PROM_REPLICA": replica})
-
-
-class _serving:
-    """`with` a server() that yields its base URL."""
-
-    def __init__(self, argv, base, ready, log, env=None):
-        self.base, self.context = base, server(argv, base + ready, log, env=env)
-
-    def __enter__(self) -> str:
-        self.context.__enter__()
-        return self.base
-
-    def __exit__(self, *exc_info):
-        return self.context.__exit__(*exc_info)
 
 
 def test_the_replicas_differ_only_in_their_replica_label(ha_stack):
