@@ -51,7 +51,7 @@ def section_lines(name: str):
 def client_runs(draw) -> bytes:
     """A merged client run: banner, markers (some lost or garbled), sections, busy answers, raw byte damage."""
     parts = ["Welcome to pantasks client shell - parallel task scheduler"]
-    keys = {"status": "status", "show.labels": "show.labels", "controller.status": "controller",
+    keys = {"status": "status", "taskstats": "status", "show.labels": "show.labels", "controller.status": "controller",
             "ns.show.dates": "ns.show.dates"}
     for name in SECTION_COMMANDS:
         marker = draw(st.sampled_from([f"{MARKER} {name}", f"pantasks: {MARKER} {name}", "", f"{MARKER}  {name}x"]))
