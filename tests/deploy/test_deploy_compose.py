@@ -139,6 +139,15 @@ def test_project_services_run_from_the_built_image_not_a_pip_install():
     assert SERVICES["actions"]["entrypoint"] == ["ipp-actions"]
 
 
+def test_the_action_service_serves_the_shipped_runbooks_from_a_mount():
+    config = yaml.safe_load((ROOT / "deploy" / "compose" / "ipp-actions.yml").read_text())
+    mounts = {target: source for source, target in bind_mounts(SERVICES["actions"])}
+    source = ROOT / mounts[config["actions"]["runbooks_dir"]]
+    alerts = {rule["alert"] for path in (ROOT / "alerts").glob("*.rules.yml")
+              for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule}
+    assert alerts and {f"{name}.md" for name in alerts} <= {p.name for p in source.glob("*.md")}
+
+
 def test_healthchecks_ask_the_endpoints_the_services_serve():
     assert "8475/-/healthy" in " ".join(SERVICES["exporter"]["healthcheck"]["test"])
     assert "8476/healthz" in " ".join(SERVICES["actions"]["healthcheck"]["test"])

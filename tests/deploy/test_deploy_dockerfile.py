@@ -114,5 +114,9 @@ def test_the_wheel_built_from_the_docker_context_has_both_services(tmp_path):
         names = archive.namelist()
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "exporter/cli.py" in names and "actions/__init__.py" in names
+    packages = [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
+    tracked = run(["git", "ls-files", *packages], cwd=ROOT).stdout.split()
+    missing = [path for path in tracked if path not in names and "/tests/" not in path]
+    assert tracked and not missing, f"package files the installed image would lack: {missing}"
     for script in SCRIPTS:
         assert f"{script} = " in entry_points, f"the wheel has no {script} console script"
