@@ -152,11 +152,20 @@ class AuditStore:
              None, None, source, dedup_key))
         return ref if inserted == 1 else None
 
+    def seen(self, dedup_key: str) -> bool:
+        """True when `dedup_key` is recorded already (the cheap first look; record() stays the real gate)."""
+        return bool(self._backend.query("SELECT 1 FROM ipp_actions WHERE dedup_key = %s", (dedup_key,)))
+
     def claim(self, ref: str) -> bool:
         """Move a queued row to running for this process; False when another worker or replica got it first."""
         return self._backend.execute(
             "UPDATE ipp_actions SET status = 'running', owner = %s, updated = %s WHERE ref = %s AND status = 'queued'",
             (self.owner, time.time(), ref)) == 1
+
+    def unclaim(self, ref: str) -> None:
+        """Give a claimed row back to the queue (its target was busy); the sweeper runs it later."""
+        self._backend.execute("UPDATE ipp_actions SET status = 'queued', owner = NULL, updated = %s"
+                              " WHERE ref = %s AND status = 'running' AND owner = %s", (time.time(), ref, self.owner))
 
     def finish(self, ref: str, status: str, result: Any, rows_changed: int | None, argv: list | None = None) -> None:
         """Store an action's outcome."""

@@ -146,6 +146,8 @@ class Service:
         return status
 
     def _record_proposal(self, proposal) -> str | None:
+        if self.audit.seen(proposal.dedup_key):  # repeats and HA duplicates: one indexed lookup, no validation
+            return None
         params = dict(proposal.params)
         try:
             plan = self.plan(proposal.action, params)
@@ -195,6 +197,9 @@ class Service:
             plan = self.plan(record.action, record.params)
             self.run(plan, WEBHOOK_ACTOR, ref=ref, source=record.source)
         except v.Refused as refusal:
+            if refusal.field in ("busy", "rate"):  # not the value's fault: run it once the target or the limit frees
+                self.audit.unclaim(ref)
+                return
             self.audit.finish(ref, "refused", [{"step": "validate", "ok": False, "exit_code": None,
                                                 "output": str(refusal)}], None)
         except Exception:  # noqa: BLE001 - the worker thread must survive any one action's failure
