@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from exporter.db import Database, DatabaseError
-
 from actions.config import AuditConfig
+from exporter.db import Database, DatabaseError
 
 STATUSES = ("queued", "running", "success", "failure", "refused", "dry_run")
 

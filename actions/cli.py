@@ -6,11 +6,10 @@ import argparse
 import logging
 import sys
 
-from exporter.config import ConfigError
-from exporter.http import parse_listen_address
-
 from actions import __version__
 from actions.config import load_config
+from exporter.config import ConfigError
+from exporter.http import parse_listen_address
 
 DEFAULT_LISTEN = "127.0.0.1:8476"
 

@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from exporter.config import (
+    MISSING,
+    SECTION_READERS,
+    ConfigError,
+    DatabaseConfig,
+    NebulousConfig,
+    PantasksConfig,
+    ProcessingConfig,
+    Section,
+    SshConfig,
+)
 from exporter.config import load_config as read_yaml_config
-from exporter.config import (MISSING, SECTION_READERS, ConfigError, DatabaseConfig, NebulousConfig, PantasksConfig,
-                             ProcessingConfig, Section, SshConfig)
 
 AUTO_ACTIONS = ("revert-code2",)  # what a firing alert may run without a person
 _USER = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")

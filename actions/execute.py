@@ -8,13 +8,12 @@ import re
 import time
 from dataclasses import dataclass
 
-from exporter.transport import LocalRunner, Runner, SshRunner, TransportError
-
 from actions.alertmanager import Alertmanager, AlertmanagerError
 from actions.audit import AuditStore
 from actions.catalog import Plan, Step
 from actions.config import ActionsConfig
 from actions.pantasks import run_commands
+from exporter.transport import LocalRunner, Runner, SshRunner, TransportError
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,13 @@ import threading
 import time
 from typing import Callable
 
-from exporter.db import Database, DatabaseError
-from exporter.transport import TransportError
-
 from actions.config import ActionsConfig
 from actions.execute import Runners
 from actions.pantasks import controller_hosts, server_labels
 from actions.preview import db_labels
 from actions.sql import NEBULOUS_HOSTS_SQL
+from exporter.db import Database, DatabaseError
+from exporter.transport import TransportError
 
 log = logging.getLogger(__name__)
 

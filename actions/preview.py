@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.db import Database, Session
-
 from actions import validate as v
 from actions.catalog import Plan
-from actions.sql import (DROP_MATCHES_SQL, FAULT_SOURCES, LABELS_SQL, PAGE, REVERT_EFFECTS, effect_sql, faults_sql)
+from actions.sql import DROP_MATCHES_SQL, FAULT_SOURCES, LABELS_SQL, PAGE, REVERT_EFFECTS, effect_sql, faults_sql
+from exporter.db import Database, Session
 
 ITEM_COLUMNS = ("item", "label", "run state", "fault", "host", "path / log base")
 _RUN_TABLES = (("chip", "chipRun"), ("camera", "camRun"), ("fake", "fakeRun"), ("warp", "warpRun"),

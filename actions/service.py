@@ -10,8 +10,6 @@ import time
 from dataclasses import replace
 from typing import Mapping
 
-from exporter.db import Database, DatabaseError
-
 from actions import validate as v
 from actions.alertmanager import Alertmanager
 from actions.audit import AuditError, AuditStore
@@ -22,6 +20,7 @@ from actions.inventory import Inventory, InventoryUnavailable
 from actions.metrics import ServiceMetrics
 from actions.preview import drop_rows, revert_rows
 from actions.webhook import Notification, proposals
+from exporter.db import Database, DatabaseError
 
 log = logging.getLogger(__name__)
 

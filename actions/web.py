@@ -8,10 +8,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for)
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from exporter.db import DatabaseError
 
 from actions import markdown
 from actions import validate as v
@@ -23,6 +21,7 @@ from actions.preview import RowSet, board, drop_rows, fault_rows, revert_rows
 from actions.service import Service
 from actions.sql import FAULT_SOURCES, PAGE
 from actions.webhook import PayloadError, parse_notification
+from exporter.db import DatabaseError
 
 bp = Blueprint("actions", __name__)
 _RUNBOOK = re.compile(r"^(Ipp[A-Za-z0-9]+|README)(\.md)?$")

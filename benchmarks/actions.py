@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -99,7 +98,7 @@ def start_service(tmp: Path, site, port: int) -> subprocess.Popen:
             return proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("ipp-actions did not start:\n" + (tmp / "service.log").read_text()[-2000:])
+                raise SystemExit("ipp-actions did not start:\n" + (tmp / "service.log").read_text()[-2000:]) from None
             time.sleep(0.2)
 
 

@@ -3,7 +3,6 @@ and a service configured against it."""
 
 from __future__ import annotations
 
-import os
 import random
 import shlex
 import stat
@@ -13,6 +12,8 @@ from pathlib import Path
 import pytest
 from werkzeug.security import generate_password_hash
 
+from actions.app import create_app
+from actions.config import config_from_data
 from ippsim import events as ev
 from ippsim.pantasks import state as pantasks_state
 from ippsim.pantasks.sites import create_server
@@ -20,9 +21,6 @@ from ippsim.pantasks.wrapper import write_client
 from ippsim.scenario import ScenarioSpec, build
 from ippsim.tools import TOOL_NAMES
 from ippsim.tools.config import environment
-
-from actions.app import create_app
-from actions.config import config_from_data
 
 TOKEN = "test-webhook-token"
 OPERATOR, PASSWORD = "czar", "correct horse battery staple"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from conftest import OPERATOR, PASSWORD, rows
-
 from plugins.tools import need_tool
 
 

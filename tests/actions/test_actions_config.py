@@ -9,9 +9,8 @@ import pytest
 import yaml
 from conftest import LABELS, PROJECT, TOKEN, csrf_token, login
 
-from exporter.config import ConfigError
-
 from actions.config import config_from_data
+from exporter.config import ConfigError
 
 
 def _check(tmp_path, data) -> subprocess.CompletedProcess:

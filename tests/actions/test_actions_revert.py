@@ -44,7 +44,7 @@ def test_revert_changes_exactly_the_previewed_rows(app, client, site, stage):
     assert sum(_counts(client.get(f"/actions/revert?{query}").get_data(as_text=True))) == previewed
 
     login(client)
-    result = client.post(f"/actions/revert", data={"dbname": "gpc1", "stage": stage, "label": label, "fault": "3",
+    result = client.post("/actions/revert", data={"dbname": "gpc1", "stage": stage, "label": label, "fault": "3",
                                                    "csrf_token": csrf_token(client, f"/actions/revert?{query}")})
     body = result.get_data(as_text=True)
     assert result.status_code == 200 and 'id="status" class="ok">success' in body, body

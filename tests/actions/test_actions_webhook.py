@@ -127,7 +127,7 @@ def test_two_service_processes_sharing_mariadb_run_the_action_once(config_data, 
     ports = [free_loopback_port(), free_loopback_port()]
     procs = [_start_service(config, port) for port in ports]
     try:
-        for proc, port in zip(procs, ports):
+        for proc, port in zip(procs, ports, strict=True):
             def ready(port=port, proc=proc):
                 try:
                     return http_json(f"http://127.0.0.1:{port}/healthz")
