@@ -232,9 +232,13 @@ def _faulted_items(conn, stage: str, code: int) -> set[tuple]:
 
 # ---- one time step
 
+# processing stages no simulated server has a *.run task for (destreak): nothing processes their components
+IDLE_STAGES = tuple(stage for stage in dbev.PROCESSING_ORDER if stage not in STAGE_TASKS)
+
+
 def step_rates(site: Site) -> Rates:
-    """The site's rates, with the work of servers that are not running stopped."""
-    stopped = {}
+    """The site's rates, with the work of servers that are not running and of stages no server runs stopped."""
+    stopped: dict = {"idle_stages": tuple(dict.fromkeys((*site.rates.idle_stages, *IDLE_STAGES)))}
     for server, fields in _STOPS.items():
         if not _running(site, server):
             stopped.update(fields)

@@ -240,6 +240,10 @@ class Rates:
     n_skycells: int = 3
     disk_fill_kib: int = 50 * 1024 * 1024
     dist_finish_probability: float = 0.5
+    # (code, weight) pairs the random faults are drawn from; () = history.FAULT_WEIGHTS. A quiet night draws only
+    # codes the revert tasks retry, e.g. ((2, 1),).
+    fault_weights: tuple[tuple[int, int], ...] = ()
+    idle_stages: tuple[str, ...] = ()  # stages no pantasks server runs: their components are not processed
 
 
 def advance(conn, rng: random.Random, step: int = 1, *, neb_conn=None, rates: Rates = Rates()) -> dict:

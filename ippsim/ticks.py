@@ -68,8 +68,11 @@ def recurring_codes(conn, stage: str, run_ids) -> dict[tuple[int, str], int]:
 
 
 def _process_components(conn, rng, hosts, rates, out) -> None:
-    draw = _fault_source(rng, rates.fault_rate, h.FAULT_WEIGHTS)
+    draw = _fault_source(rng, rates.fault_rate, dict(rates.fault_weights) or h.FAULT_WEIGHTS)
     for stage in ev.PROCESSING_ORDER:
+        if stage in rates.idle_stages:
+            out[f"{stage}_components"] = 0
+            continue
         pending = ev.pending_components(conn, stage, limit=_LIMIT)
         chosen = sorted(rng.sample(pending, min(rates.components_per_tick, len(pending))))
         repeats = recurring_codes(conn, stage, (row[0] for row in chosen))

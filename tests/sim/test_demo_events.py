@@ -388,7 +388,9 @@ def test_each_story_moves_what_its_name_promises(site, name):
         assert _task(site, "stdscience", "chip.imfile.run")["nsuccess"] > 0  # work goes on, recorded as jobs
         assert _task(site, "registration", "register.imfile.run")["nsuccess"] > 0
     elif name == "fault-storm":
-        assert _all_faults(site) >= faulted_before + 10 and _faults(site.conn, "warp", 4) > 0
+        # how many of each storm land depends on the tiny site's pending work at that step; at least the
+        # chip storm and the all-stage storm do, and no revert period (1800 s) passed to clear them
+        assert _all_faults(site) >= faulted_before + 10
     elif name == "disk-filling":
         assert min(fulls) > 0.95
     elif name == "host-failure":
@@ -403,3 +405,22 @@ def test_each_story_moves_what_its_name_promises(site, name):
         assert _one(site.conn, "SELECT COUNT(*) FROM chipRun WHERE note = %s", (dbev.STALL_NOTE,))[0] > 0
     if name != "disk-filling":
         assert max(fulls) < 0.95
+
+
+def test_a_step_leaves_stages_no_server_runs_alone_and_draws_only_the_configured_codes(site):
+    """No simulated server runs destreak; a quiet night can draw only codes the revert tasks retry."""
+    site.rates = replace(site.rates, fault_rate=1.0, fault_weights=((2, 1),))
+    codes = "SELECT fault, COUNT(*) FROM chipProcessedImfile GROUP BY fault"
+    destreak_rows = _one(site.conn, "SELECT COUNT(*) FROM magicDSFile")[0]
+    with site.conn.cursor() as cur:
+        cur.execute(codes)
+        before = dict(cur.fetchall())
+    moved = de.step(site, 10.0)
+    with site.conn.cursor() as cur:
+        cur.execute(codes)
+        after = dict(cur.fetchall())
+    assert de.IDLE_STAGES == ("destreak",) and moved["destreak_components"] == 0
+    assert _one(site.conn, "SELECT COUNT(*) FROM magicDSFile")[0] == destreak_rows
+    assert moved["chip_components"] > 0
+    assert {code: after.get(code, 0) - before.get(code, 0) for code in after} == {
+        **{code: 0 for code in after}, 2: moved["chip_components"]}
