@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import re
 import shlex
 import subprocess
 import time
@@ -125,4 +126,6 @@ def default_args(relative: str, hosts: dict[str, str]) -> list[str]:
     args = shlex.split(shlex.split(args_line)[0].removeprefix("ARGS="))  # the unit expands $ARGS by words
     for old, new in hosts.items():
         args = [arg.replace(old, new) for arg in args]
+    unmapped = [arg for arg in args if re.search(r"ippmon|0\.0\.0\.0", arg)]
+    assert not unmapped, f"deploy/{relative}: addresses the test does not map: {unmapped}"
     return args

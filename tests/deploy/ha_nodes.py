@@ -60,9 +60,9 @@ def alertmanager_pair(binary: str, tmp: Path, webhook_bases: list[str]) -> Itera
     """Two clustered Alertmanagers (node i notifies webhook_bases[i]), ready and seeing each other; yields URLs."""
     web1, web2, gossip1, gossip2 = ports(4)
     (tmp / "token").write_text(TOKEN + "\n")
-    node1 = {"ippmon01:9093": f"127.0.0.1:{web1}", "ippmon01:9094": f"127.0.0.1:{gossip1}",
+    node1 = {"ippmon01:9093": f"127.0.0.1:{web1}", "0.0.0.0:9094": f"127.0.0.1:{gossip1}",
              "ippmon02:9094": f"127.0.0.1:{gossip2}"}
-    node2 = {"ippmon01:9093": f"127.0.0.1:{web2}", "ippmon01:9094": f"127.0.0.1:{gossip2}",
+    node2 = {"ippmon01:9093": f"127.0.0.1:{web2}", "0.0.0.0:9094": f"127.0.0.1:{gossip2}",
              "ippmon02:9094": f"127.0.0.1:{gossip1}"}
     with alertmanager_node(binary, tmp, 1, webhook_bases[0], node1) as am1, \
             alertmanager_node(binary, tmp, 2, webhook_bases[1], node2) as am2:
