@@ -1,7 +1,7 @@
 """Demo stories, the events they and `ipp-sim inject` apply, and one time step of the running demo site.
 
 Every database change goes through the shared simulation code: `ippsim.events` (faults, hosts, disks, summit
-lag), `ippsim.scenario.advance` (time), and the tool stand-ins' revert code (`ippsim.tools.pxtools`)."""
+lag), `ippsim.scenario.advance` (time), and the revert tasks through the tool stand-ins (`ippsim.reverts`)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pymysql
-
 from ippsim import events as dbev
+from ippsim import reverts
 from ippsim.mariadb import ConnParams
 from ippsim.pantasks import sim
 from ippsim.pantasks import state as pstate
 from ippsim.pantasks.sites import RUN_STAGE, SERVER_TASKS
+from ippsim.reverts import REVERT_STAGES, REVERT_TASKS, tool_revert
 from ippsim.scenario import Rates, advance
 from ippsim.ticks import mark_recurring
 from ippsim.tools import pxtools
 
-DB_EVENTS = ("fault-storm", "recurring-faults", "revert", "disk-fill", "df-placeholder", "unmount", "neb-host", "summit-behind",
-             "burntool-behind")
+DB_EVENTS = ("fault-storm", "recurring-faults", "revert", "disk-fill", "df-placeholder", "unmount", "neb-host",
+             "summit-behind", "burntool-behind")
 # host-failure = a host dies: every pantasks controller marks it DOWN, nebulous loses its disks, its jobs fault;
 # stall-label / unstall-label (pantasks events) also stall / release the label's runs in the DB.
 COMPOUND_EVENTS = ("host-failure",)
@@ -50,37 +50,6 @@ SCENARIOS: dict[str, list[tuple[int, str, dict]]] = {
                          (6, "stall-label", {"server": "stdscience", "label": "M31.nightlyscience"})],
 }
 
-# What each revert task runs (ippTasks/{chip,camera,fake,warp,stack,diff,dist,register}.pro, ipp-facts §2.2/§9): the
-# tool and mode, its fixed arguments, its `periods -exec` in seconds, and whether it adds `-label` per server label
-# (add_poll_labels; such tasks also `break` when the server has no label). register.imfile.revert adds the poll
-# arguments (-limit $POLL_LIMIT) instead, register.exp.revert nothing.
-@dataclass(frozen=True)
-class RevertTask:
-    """One pantasks revert task as ippTasks/*.pro defines it."""
-
-    tool: str
-    mode: str
-    args: tuple[str, ...]
-    period: float
-    per_label: bool = True
-
-
-POLL_LIMIT = 64  # $POLL_LIMIT of the simulated servers (pantasks.pro add_poll_args)
-REVERT_TASKS = {
-    "chip.revert": RevertTask("chiptool", "-revertprocessedimfile", (), 1800.0),
-    "camera.revert": RevertTask("camtool", "-revertprocessedexp", (), 1800.0),
-    "fake.revert": RevertTask("faketool", "-revertprocessedimfile", (), 1800.0),
-    "warp.revert.warped": RevertTask("warptool", "-revertwarped", ("-fault", "2"), 1800.0),
-    "stack.revert": RevertTask("stacktool", "-revertsumskyfile", ("-fault", "2"), 1800.0),
-    "diff.revert": RevertTask("difftool", "-revertdiffskyfile", (), 1800.0),
-    "dist.revert": RevertTask("disttool", "-revertcomponent", (), 60.0),
-    "register.imfile.revert": RevertTask("regtool", "-revertprocessedimfile", ("-limit", str(POLL_LIMIT)), 600.0,
-                                         per_label=False),
-    "register.exp.revert": RevertTask("regtool", "-revertprocessedexp", ("-fault", "2"), 600.0, per_label=False),
-}
-REVERT_STAGES = {"chip": "chip.revert", "camera": "camera.revert", "fake": "fake.revert", "warp": "warp.revert.warped",
-                 "stack": "stack.revert", "diff": "diff.revert", "dist": "dist.revert",
-                 "registration": "register.imfile.revert"}
 # the column that names a component within its run (None: one component per run)
 _COMPONENT_COLUMN = {"chip": "class_id", "camera": None, "fake": "class_id", "warp": "skycell_id", "stack": None,
                      "diff": "skycell_id", "destreak": "component"}
@@ -168,58 +137,15 @@ def _running(site: Site, server: str) -> bool:
             and state.get("controller_running", True))
 
 
-# ---- reverts: the tool stand-ins' own code, with the command line the revert task would give them
-
-def tool_revert(conn, tool: str, mode: str, argv: list[str]) -> tuple[int, int]:
-    """Run `<tool> <mode> argv...` as the stand-in does; returns (rows deleted, rows updated)."""
-    values = pxtools.parse(tool, mode, pxtools.MODES[(tool, mode)].options, list(argv))
-    return pxtools.revert(conn, tool, mode, values)
-
-
-def revert_argv(task: str, labels: list[str], dbname: str) -> list[str]:
-    """The arguments `task` passes to its tool: its fixed ones, -label per server label (if it adds them), -dbname."""
-    spec = REVERT_TASKS[task]
-    label_args = (arg for label in labels for arg in ("-label", label)) if spec.per_label else ()
-    return [*spec.args, *label_args, "-dbname", dbname]
-
-
-def _due(site: Site, server: str, task: str, seconds: float | None) -> bool:
-    """Advance the task's clock by `seconds` (None = run now); True when its `periods -exec` has passed."""
-    if seconds is None:
-        site.revert_clock[(server, task)] = 0.0
-        return True
-    elapsed = site.revert_clock.get((server, task), 0.0) + seconds
-    period = REVERT_TASKS[task].period
-    site.revert_clock[(server, task)] = elapsed - period if elapsed >= period else elapsed
-    return elapsed >= period
-
+# ---- reverts: the revert tasks of every running server (ippsim.reverts), on the site's clocks
 
 def run_reverts(site: Site, seconds: float | None = None) -> tuple[int, list[str]]:
     """Every active revert task of every running server runs its tool once its period has passed.
 
     `seconds` is the simulated time since the last call (None: every active revert task runs now). Returns
     (rows changed, failures); a tool's database error is a failed job of its task, as in pantasks."""
-    changed, failures = 0, []
-    for server, directory in site.servers.items():
-        if not _running(site, server):
-            continue  # a hung, dead or stopped server runs no task and its clock does not move
-        state = pstate.load(directory)
-        for task in (t["name"] for t in state["tasks"] if t["active"] and t["name"] in REVERT_TASKS):
-            spec = REVERT_TASKS[task]
-            if spec.per_label and not state["labels"]:
-                continue  # `if ($LABEL:n == 0) break`
-            if not _due(site, server, task, seconds):
-                continue
-            try:
-                deleted, updated = tool_revert(site.conn, spec.tool, spec.mode,
-                                               revert_argv(task, state["labels"], site.dbname))
-            except pymysql.MySQLError as exc:
-                sim.record_finished(directory, task, good=0, failed=1)
-                failures.append(f"{task}: {exc}")
-                continue
-            sim.record_finished(directory, task, good=1, failed=0)
-            changed += deleted + updated
-    return changed, failures
+    return reverts.run_due(site.conn, site.dbname, site.servers, lambda server: _running(site, server),
+                           site.revert_clock, seconds)
 
 
 def _faulted_items(conn, stage: str, code: int) -> set[tuple]:

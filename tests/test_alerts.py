@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from plugins.tools import need_tool
 
 from ippsim.procs import free_loopback_port as free_port

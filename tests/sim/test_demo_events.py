@@ -12,6 +12,7 @@ import pytest
 
 from ippsim import demo_events as de
 from ippsim import events as dbev
+from ippsim import reverts as rv
 from ippsim.pantasks import render, sim
 from ippsim.pantasks import state as pstate
 from ippsim.pantasks.sites import SERVER_TASKS, create_server, new_state
@@ -89,7 +90,7 @@ def _switch_reverts(site, active: bool = True) -> None:
     for directory in site.servers.values():
         with pstate.modify(directory) as state:
             for task in state["tasks"]:
-                if task["name"] in de.REVERT_TASKS:
+                if task["name"] in rv.REVERT_TASKS:
                     task["active"] = active
 
 
@@ -133,10 +134,10 @@ def test_revert_tasks_change_exactly_what_the_tool_command_lines_change(site, si
         env = {**os.environ, **environment(site_db.root, dbname="gpc1cli")}
         for server, directory in site.servers.items():
             labels = pstate.load(directory)["labels"]
-            for task in (t["name"] for t in pstate.load(directory)["tasks"] if t["name"] in de.REVERT_TASKS):
-                spec = de.REVERT_TASKS[task]
+            for task in (t["name"] for t in pstate.load(directory)["tasks"] if t["name"] in rv.REVERT_TASKS):
+                spec = rv.REVERT_TASKS[task]
                 argv = [sys.executable, "-m", "ippsim.tools", spec.tool, spec.mode,
-                        *de.revert_argv(task, labels, "gpc1cli")]
+                        *rv.revert_argv(task, labels, "gpc1cli")]
                 result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
                 assert result.returncode == 0, (server, task, result.stderr)
         for table in TABLES:
@@ -182,7 +183,7 @@ def test_reverts_do_nothing_while_off_or_while_the_server_hangs(site):
 
 
 def _active(site, server: str) -> set[str]:
-    return {t["name"] for t in pstate.load(site.servers[server])["tasks"] if t["active"] and t["name"] in de.REVERT_TASKS}
+    return {t["name"] for t in pstate.load(site.servers[server])["tasks"] if t["active"] and t["name"] in rv.REVERT_TASKS}
 
 
 def test_revert_tasks_start_as_a_running_site_has_them():
@@ -194,7 +195,7 @@ def test_revert_tasks_start_as_a_running_site_has_them():
     assert active["stdscience"] == {"chip.revert", "camera.revert", "fake.revert", "warp.revert.warped",
                                     "warp.revert.overlap", "diff.revert"}
     assert active["distribution"] == {"dist.revert"} and active["registration"] == set()
-    periods = {task: spec.period for task, spec in de.REVERT_TASKS.items()}
+    periods = {task: spec.period for task, spec in rv.REVERT_TASKS.items()}
     assert periods["chip.revert"] == periods["diff.revert"] == 1800 and periods["dist.revert"] == 60
     assert periods["register.imfile.revert"] == 600
 
