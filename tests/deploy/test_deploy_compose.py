@@ -148,6 +148,13 @@ def test_the_action_service_serves_the_shipped_runbooks_from_a_mount():
     assert alerts and {f"{name}.md" for name in alerts} <= {p.name for p in source.glob("*.md")}
 
 
+def test_no_service_waits_for_another_to_be_healthy():
+    # the monitoring must come up around a broken part, to alert on it
+    for name, service in SERVICES.items():
+        for dependency, spec in (service.get("depends_on") or {}).items():
+            assert spec["condition"] == "service_started", f"{name} waits for {dependency} to be healthy"
+
+
 def test_healthchecks_ask_the_endpoints_the_services_serve():
     assert "8475/-/healthy" in " ".join(SERVICES["exporter"]["healthcheck"]["test"])
     assert "8476/healthz" in " ".join(SERVICES["actions"]["healthcheck"]["test"])
