@@ -158,6 +158,10 @@ def _emit_exposures(loader: BulkLoader, spec: ScenarioSpec, rng: random.Random) 
         exp_type = rng.choice(("DARK", "BIAS", "FLAT")) if calibration else "OBJECT"
         h.emit_exposure(loader.add, ctx, dateobs=dateobs, level=h.DONE, label=rng.choice(labels), exp_type=exp_type,
                         finished_state="cleaned" if n < cleaned_upto else "full")
+    if spec.active_runs:
+        # a real-site benchmark compares sizes: tonight and the active work must not depend on how much history
+        # the random source went through first (ids still continue after history)
+        ctx.rng = rng = random.Random(f"{spec.seed}-tonight")
     for j, level in enumerate(tonight_levels(spec.tonight_exposures)):
         dateobs = spec.night_start + timedelta(seconds=40 * j)
         exp_type = "OBJECT" if (rng.random() >= spec.non_object_fraction or level >= h.CHIP) else "DARK"
