@@ -1,11 +1,17 @@
 """Processing/nebulous scrape cost on simulated sites of growing history; prints times, ratios and RSS in one run.
 
-    .venv/bin/python benchmarks/processing.py [--sizes 100k,1M,10M] [--repeat 7] [--no-query-exporter]
+    .venv/bin/python benchmarks/processing.py [--sizes 100k,1M,10M] [--repeat 7] [--site real|small]
+                                              [--explain] [--query-exporter]
 
-For each size the same active work ("tonight") sits on top of N historical component rows. Figures:
-full scrape (processing + nebulous through the Exporter wrapper, no cache), the same SQL run raw on one
-PyMySQL connection, query-exporter (PyPI, in its own venv) running the same SQL, and the exporter's RSS
-for one --once scrape. Targets: scrape growth 100k→10M ≤ 1.3×, exporter ÷ raw ≤ 1.25.
+For each size the same active work sits on top of N historical component rows. `--site real` (default) is
+ScenarioSpec.real_site: ~5 000 outstanding faults over ~600 (stage, label, code) series, 2 000 pending runs over
+12 labels, 400 volumes on 200 hosts, 100 exposures tonight, and history holding old faulted registration and
+summit rows. Figures: per statement, the server's own time (SHOW PROFILES) and Rows_read (sum of the
+session's Handler_read_* counters) and the rows sent; the full uncached scrape (processing + nebulous through
+the Exporter wrapper, rendered to exposition bytes) against the same SQL run raw on one PyMySQL connection,
+timed alternately; optionally query-exporter (PyPI, in its own venv) on the same SQL; the exporter's RSS for one
+--once scrape. Targets (issue 12): scrape ÷ raw SQL ≤ 1.25 at every size, growth 100k → 10M ≤ 1.15 with
+Rows_read constant per statement.
 """
 
 from __future__ import annotations
@@ -83,26 +89,31 @@ def exporter_config(root, now_boundary=(0, 0)):
     }
 
 
-def raw_statements(now: datetime, max_id: int, floor: int, start, end):
-    """The statements one fetch runs, with the parameters it binds (labels added by the caller)."""
-    return [
-        ("gpc1", proc.SUMMIT_MAX_SQL, ()),
-        ("gpc1", proc.FAULTS_SQL, {"summit_floor": max_id - proc.SUMMIT_FAULT_WINDOW}),
-        ("gpc1", proc.RUNS_SQL, ()),
-        ("gpc1", proc.SUMMIT_PROBE_SQL, (floor,)),
-        ("gpc1", proc.SUMMIT_NIGHT_SQL, (proc.p.BURNTOOL_GOOD, floor, start, end)),
-        ("nebulous", neb.VOLUMES_SQL, ()),
+def raw_statements(max_id: int, floor: int, start, end, labels):
+    """(name, db, sql, params) of every statement one fetch runs, with the parameters it binds."""
+    out = [
+        ("max summit_id", "gpc1", proc.SUMMIT_MAX_SQL, ()),
+        ("faults", "gpc1", proc.FAULTS_SQL, {"summit_floor": max_id - proc.SUMMIT_FAULT_WINDOW}),
+        ("runs", "gpc1", proc.RUNS_SQL, ()),
+        ("chipMask", "gpc1", proc.MASKED_SQL, ()),
+        ("night probe", "gpc1", proc.SUMMIT_PROBE_SQL, (floor,)),
+        ("night", "gpc1", proc.SUMMIT_NIGHT_SQL, {"good": proc.p.BURNTOOL_GOOD, "floor": floor, "start": start,
+                                                  "end": end}),
+        ("volumes", "nebulous", neb.VOLUMES_SQL, ()),
     ]
+    if labels:
+        out.append(("labels", "gpc1", proc.LABELS_SQL.format(placeholders=", ".join(["%s"] * len(labels))),
+                    list(labels)))
+    return out
 
 
-def raw_runner(root, statements, labels, repeat, per_query=False):
-    """(run, close): the same statements on plain PyMySQL connections (the floor); per_query prints each one's median."""
+def raw_runner(root, statements):
+    """(run, close, conns): the same statements on plain PyMySQL connections (the floor)."""
     conns = {db: pymysql.connect(unix_socket=root.socket, user="root", database=db, autocommit=True)
              for db in ("gpc1", "nebulous")}
-    label_sql = proc.LABELS_SQL.format(placeholders=", ".join(["%s"] * len(labels)))
 
     def run():
-        for db, sql, params in statements + ([("gpc1", label_sql, labels)] if labels else []):
+        for _name, db, sql, params in statements:
             with conns[db].cursor() as cur:
                 cur.execute(sql, params)
                 cur.fetchall()
@@ -110,18 +121,34 @@ def raw_runner(root, statements, labels, repeat, per_query=False):
     def close():
         for conn in conns.values():
             conn.close()
-    try:
-        if per_query:
-            for db, sql, params in statements:
-                def one(db=db, sql=sql, params=params):
-                    with conns[db].cursor() as cur:
-                        cur.execute(sql, params)
-                        cur.fetchall()
-                print(f"    {median_time(one, repeat) * 1e3:7.2f} ms  {sql.strip().splitlines()[0][:70]}")
-    except BaseException:
-        close()
-        raise
-    return run, close
+    return run, close, conns
+
+
+def _handler_reads(cur) -> int:
+    cur.execute("SHOW SESSION STATUS LIKE 'Handler_read%'")
+    return sum(int(value) for _name, value in cur.fetchall())
+
+
+def statement_costs(conns, statements, repeat: int) -> list[tuple[str, float, int, int]]:
+    """(name, median server ms, Rows_read, rows sent) per statement, measured on the server itself."""
+    out = []
+    for name, db, sql, params in statements:
+        with conns[db].cursor() as cur:
+            base_a = _handler_reads(cur)
+            overhead = _handler_reads(cur) - base_a  # what SHOW STATUS itself reads
+            before = _handler_reads(cur)
+            cur.execute(sql, params)
+            sent = len(cur.fetchall())
+            rows_read = _handler_reads(cur) - before - overhead
+            cur.execute("SET profiling = 1, profiling_history_size = 100")
+            for _ in range(repeat):
+                cur.execute(sql, params)
+                cur.fetchall()
+            cur.execute("SHOW PROFILES")
+            durations = [float(row[1]) for row in cur.fetchall()][-repeat:]
+            cur.execute("SET profiling = 0")
+        out.append((name, statistics.median(durations) * 1e3, rows_read, sent))
+    return out
 
 
 def free_port() -> int:
@@ -191,87 +218,148 @@ def exporter_rss(config_path: Path) -> int:
 
 
 def explain_all(root, statements) -> None:
-    """Print EXPLAIN for every statement (docs/queries.md copies these)."""
+    """Print EXPLAIN for every statement as docs/queries.md shows it."""
     conn = pymysql.connect(unix_socket=root.socket, user="root", autocommit=True)
     try:
-        for db, sql, params in statements:
+        for name, db, sql, params in statements:
             with conn.cursor() as cur:
-                cur.execute(f"USE {db}")
+                cur.execute(f"USE {db}")  # fixed database names
                 cur.execute("EXPLAIN " + sql, params)
-                print(f"-- EXPLAIN {sql.strip().splitlines()[0][:70]}")
+                header = [d[0] for d in cur.description][:10]
+                print(f"-- EXPLAIN {name}")
+                print("   ", " | ".join(header))
                 for row in cur.fetchall():
                     print("   ", " | ".join("" if v is None else str(v) for v in row[:10]))
     finally:
         conn.close()
 
 
+def build_site(root, size: int, site: str, keep_updates: bool):
+    """Create and fill the bench databases; returns (spec, build result)."""
+    create_site(root, ACCOUNTS)
+    spec = (scenario.ScenarioSpec.real_site(size) if site == "real"
+            else scenario.ScenarioSpec.for_component_rows(size))
+    built = scenario.build(root, spec)
+    with root.connect("gpc1") as conn, conn.cursor() as cur:
+        if not keep_updates:
+            # the generator re-opens ~2 % of finished chip runs as 'update' with a fault, which scales the
+            # *active* work with history; the comparison wants the same active work at every size
+            cur.execute("UPDATE chipRun SET state = 'full' WHERE state = 'update' AND exp_id <> 0")
+        for table in ANALYZED:
+            cur.execute(f"ANALYZE TABLE {table}")  # fixed list of table names
+            cur.fetchall()
+    return spec, built
+
+
+ANALYZED = ("chipRun", "chipProcessedImfile", "camRun", "camProcessedExp", "fakeRun", "fakeProcessedImfile", "warpRun",
+            "warpSkyfile", "warpSkyCellMap", "stackRun", "stackSumSkyfile", "diffRun", "diffSkyfile", "magicDSRun",
+            "magicDSFile", "distRun", "distComponent", "summitExp", "newExp", "rawExp", "rawImfile", "pzDownloadExp")
+
+
+def full_scrape(exporter) -> int:
+    """One uncached scrape rendered to exposition bytes (what Prometheus receives); returns its size."""
+    if hasattr(exporter, "expose"):
+        return len(exporter.expose(55.0).text())
+    from prometheus_client.exposition import generate_latest
+
+    class _Families:
+        def __init__(self, families):
+            self.families = families
+
+        def collect(self):
+            return self.families
+    return len(generate_latest(_Families(exporter.scrape(55.0))))
+
+
+def measure(root, size: int, args, base: Path, binary):
+    """Everything for one size: per-statement costs, scrape vs raw, query-exporter, RSS."""
+    import yaml
+    spec, built = build_site(root, size, args.site, args.keep_history_updates)
+    now = (spec.night_start + timedelta(hours=6)).replace(tzinfo=timezone.utc)
+    data = exporter_config(root)
+    exporter = Exporter(config_from_data(data), enabled=("processing", "nebulous"))
+    try:
+        collector = next(c for c in exporter.collectors if c.name == "processing")
+        collector._now = lambda: now  # the simulated night, not the wall clock
+        snap = collector.sources[0].db.run(collector.fetch)
+        start, end = proc.p.night_window(now.replace(tzinfo=None), (0, 0))
+        with root.connect("gpc1") as c, c.cursor() as cur:
+            cur.execute(proc.SUMMIT_MAX_SQL)
+            max_id = cur.fetchone()[0] or 0
+        floor = max(0, max_id - proc.SUMMIT_WINDOW)
+        statements = raw_statements(max_id, floor, start, end, snap.active_labels())
+        raw_run, raw_close, conns = raw_runner(root, statements)
+        try:
+            costs = statement_costs(conns, statements, args.repeat)
+            scrape_s, raw_s = interleaved(lambda: full_scrape(exporter), raw_run, args.repeat)
+            body = full_scrape(exporter)
+        finally:
+            raw_close()
+    finally:
+        exporter.close()
+    if args.explain:
+        explain_all(root, statements)
+    qe_s = bench_query_exporter(binary, root, base, [s[1:] for s in statements], args.repeat) if binary \
+        else float("nan")
+    path = base / "exporter.yaml"
+    path.write_text(yaml.safe_dump(data))
+    faults = sum(snap.faults.values())
+    return dict(size=size, built=built, costs=costs, scrape=scrape_s, raw=raw_s, qe=qe_s, rss=exporter_rss(path),
+                body=body, faults=faults, series=len(snap.faults),
+                runs=sum(n for (stage, _l, _s), n in snap.runs.items() if stage not in ("summitcopy", "registration")),
+                summit=snap.summit.get("taken", 0))
+
+
+def print_result(r) -> None:
+    """One size: the workload it measured, each statement, then the scrape line."""
+    print(f"\n== {r['size']:,} history component rows ({r['built'].component_rows:,} in component tables): "
+          f"{r['faults']:,} outstanding faults in {r['series']} fault series, {r['runs']:,} pending runs, "
+          f"{r['summit']} OBJECT exposures tonight; exposition {r['body'] / 1024:.0f} KiB")
+    print(f"   {'statement':<14} {'server ms':>9} {'Rows_read':>10} {'rows sent':>9}")
+    for name, ms, rows_read, sent in r["costs"]:
+        print(f"   {name:<14} {ms:>9.2f} {rows_read:>10,} {sent:>9,}")
+    server = sum(ms for _, ms, _, _ in r["costs"])
+    print(f"   {'all':<14} {server:>9.2f} {sum(c[2] for c in r['costs']):>10,} {sum(c[3] for c in r['costs']):>9,}")
+    print(f"   uncached scrape {r['scrape'] * 1e3:.1f} ms, raw SQL {r['raw'] * 1e3:.1f} ms, scrape/raw "
+          f"{r['scrape'] / r['raw']:.2f} (target <= 1.25); query-exporter {r['qe'] * 1e3:.1f} ms; "
+          f"RSS {r['rss'] / 2**20:.1f} MiB", flush=True)
+
+
+def print_growth(results) -> None:
+    """Growth from the smallest to the largest size: scrape, raw SQL, and each statement's Rows_read."""
+    first, last = results[0], results[-1]
+    print(f"\ngrowth {first['size']:,} -> {last['size']:,}: scrape {last['scrape'] / first['scrape']:.2f}x, "
+          f"raw SQL {last['raw'] / first['raw']:.2f}x (target <= 1.15)")
+    for (name, ms0, read0, _), (_, ms1, read1, _) in zip(first["costs"], last["costs"]):
+        print(f"   {name:<14} server {ms1 / ms0 if ms0 else float('nan'):5.2f}x  Rows_read {read0:,} -> {read1:,}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100k,1M,10M", help="historical component rows per run")
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--sizes", default="100k,1M", help="historical component rows per run (10M takes minutes)")
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--site", choices=("real", "small"), default="real",
+                        help="real: the issue-12 real-site workload; small: the demo-shaped night only")
     parser.add_argument("--workdir", default=None, help="keep the servers and the query-exporter venv here")
-    parser.add_argument("--no-query-exporter", action="store_true")
+    parser.add_argument("--query-exporter", action="store_true", help="also time query-exporter (needs PyPI)")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN plans for each size")
     parser.add_argument("--keep-history-updates", action="store_true",
                         help="keep the generator's re-opened 'update' chip runs (active work then grows with history)")
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     base = Path(args.workdir or tempfile.mkdtemp(prefix="ipp-bench-"))
-    binary = None if args.no_query_exporter else query_exporter_venv(base)
-    import yaml
+    binary = query_exporter_venv(base) if args.query_exporter else None
     results = []
-    print(f"{'history rows':>12} {'comp rows':>10} {'scrape ms':>10} {'raw SQL ms':>10} {'exp/raw':>8} "
-          f"{'q-exp ms':>9} {'q-exp/raw':>9} {'RSS MiB':>8}")
     for size in sizes:
         server = MariaDBServer(base / f"db-{size}", buffer_pool="1G", startup_timeout=120)
         root = server.start()
         try:
-            create_site(root, ACCOUNTS)
-            spec = scenario.ScenarioSpec.for_component_rows(size)
-            built = scenario.build(root, spec)
-            conn = root.connect("gpc1")
-            with conn.cursor() as cur:
-                if not args.keep_history_updates:
-                    # the generator re-opens ~2 % of finished chip runs as 'update' with a fault, which scales the
-                    # *active* work with history; the comparison wants the same active work at every size
-                    cur.execute("UPDATE chipRun SET state = 'full' WHERE state = 'update'")
-                for table in ("chipRun", "chipProcessedImfile", "camRun", "camProcessedExp", "warpRun", "warpSkyfile",
-                              "stackRun", "stackSumSkyfile", "diffRun", "diffSkyfile", "distRun", "summitExp"):
-                    cur.execute(f"ANALYZE TABLE {table}")  # fixed list of table names
-                    cur.fetchall()
-            conn.close()
-            now = (spec.night_start + timedelta(hours=6)).replace(tzinfo=timezone.utc)
-            data = exporter_config(root)
-            config = config_from_data(data)
-            exporter = Exporter(config, enabled=("processing", "nebulous"))
-            collector = next(c for c in exporter.collectors if c.name == "processing")
-            collector._now = lambda: now  # the simulated night, not the wall clock
-            snap = collector.sources[0].db.run(collector.fetch)
-            start, end = proc.p.night_window(now.replace(tzinfo=None), (0, 0))
-            with root.connect("gpc1") as c, c.cursor() as cur:
-                cur.execute(proc.SUMMIT_MAX_SQL)
-                max_id = cur.fetchone()[0] or 0
-            floor = max(0, max_id - proc.SUMMIT_WINDOW)
-            statements = raw_statements(now, max_id, floor, start, end)
-            raw_run, raw_close = raw_runner(root, statements, snap.active_labels(), args.repeat, per_query=args.explain)
-            scrape_s, raw_s = interleaved(lambda: exporter.scrape(55.0), raw_run, args.repeat)
-            raw_close()
-            exporter.close()
-            if args.explain:
-                explain_all(root, statements)
-            qe_s = bench_query_exporter(binary, root, base, statements, args.repeat) if binary else float("nan")
-            path = base / "exporter.yaml"
-            data["processing"]["databases"][0]["query_timeout"] = "50s"
-            path.write_text(yaml.safe_dump(data))
-            rss = exporter_rss(path)
-            results.append((size, scrape_s))
-            print(f"{size:>12,} {built.component_rows:>10,} {scrape_s * 1e3:>10.1f} {raw_s * 1e3:>10.1f} "
-                  f"{scrape_s / raw_s:>8.2f} {qe_s * 1e3:>9.1f} {qe_s / raw_s:>9.2f} {rss / 2**20:>8.1f}", flush=True)
+            results.append(measure(root, size, args, base, binary))
+            print_result(results[-1])
         finally:
             server.stop()
     if len(results) > 1:
-        print(f"scrape growth {results[0][0]:,} → {results[-1][0]:,} rows: {results[-1][1] / results[0][1]:.2f}× "
-              f"(target ≤ 1.3×)")
+        print_growth(results)
     return 0
 
 
