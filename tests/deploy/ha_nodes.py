@@ -12,7 +12,7 @@ import yaml
 from deploy_procs import default_args, http_json, load_render, ports, server, wait_until
 
 TOKEN = "ha-test-token"  # the bearer token every webhook of these tests carries
-PEER_TIMEOUT = 2.0  # --cluster.peer-timeout: how long the second node waits for the first's notification
+PEER_TIMEOUT = 3.0  # --cluster.peer-timeout: how long the second node waits for the first's notification
 
 
 def alertmanager_node(binary: str, tmp: Path, number: int, webhook_base: str, hosts: dict[str, str]) -> "Serving":

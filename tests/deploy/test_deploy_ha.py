@@ -114,7 +114,7 @@ def test_one_incident_gives_one_notification_with_one_alert_without_replica(ha_s
 
         assert len(wait_until(lambda: len(sent_to()) == 2 and sent_to(), 10, f"{url} to send to both nodes")) == 2
     # ... and after the other node's turn has passed (peer position x peer timeout), still one notification
-    time.sleep(3 * PEER_TIMEOUT)
+    time.sleep(2 * PEER_TIMEOUT)
     firing = [n for r in receivers for n in r.firing()]
     assert len(firing) == 1, [n["payload"]["groupKey"] for n in firing]
     (notification,) = firing

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pytest
 import yaml
 from deploy_procs import ROOT, http, http_json, ports, server, wait_until
-from ha_nodes import TOKEN, alertmanager_pair
+from ha_nodes import PEER_TIMEOUT, TOKEN, alertmanager_pair
 from plugins.mariadb import TEST_ACCOUNTS
 from plugins.tools import need_tool
 from werkzeug.security import generate_password_hash
@@ -145,7 +145,7 @@ def test_one_incident_in_both_alertmanagers_runs_the_revert_exactly_once(pair):
     wait_until(lambda: sum(counter(a, "ipp_webhook_actions_total", action="revert", result="success")
                            for a in pair["actions"]) >= 1, 45, "the revert to run")
     wait_until(lambda: chip_code2_faults(pair["root"], label) == 0, 10, "the code-2 faults to be reverted")
-    time.sleep(5)  # the other node's turn (peer timeout) and any second run would have come by now
+    time.sleep(2 * PEER_TIMEOUT)  # the other node's turn and any second run would have come by now
     runs = sum(counter(a, "ipp_webhook_actions_total", action="revert") for a in pair["actions"])
     assert runs == 1
     assert len(revert_calls(pair["calls"])) == 1, revert_calls(pair["calls"])
