@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from deploy_procs import ROOT, free_port_url, http_json, run, server, wait_until
 from plugins.tools import need_tool
@@ -135,3 +136,28 @@ def test_the_ha_pair_scrapes_what_the_single_server_does_and_drops_replica_from_
     assert ha["global"]["external_labels"]["replica"] == "${PROM_REPLICA}"
     assert {"action": "labeldrop", "regex": "replica"} in ha["alerting"]["alert_relabel_configs"]
     assert len(ha["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]) == 2
+
+
+REMOTE_WRITE = yaml.safe_load((ROOT / "deploy" / "victoria" / "remote-write.yml").read_text())
+
+
+@pytest.mark.parametrize("option", sorted(REMOTE_WRITE))
+def test_every_long_term_storage_option_passes_promtool(option, tmp_path):
+    config = yaml.safe_load(installed_copy(tmp_path).read_text())
+    config["remote_write"] = REMOTE_WRITE[option]
+    path = tmp_path / f"prometheus-{option}.yml"
+    path.write_text(yaml.safe_dump(config))
+    result = run([need_tool("promtool"), "check", "config", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_ha_pair_writes_to_the_single_node_store():
+    assert yaml.safe_load(HA_PROMETHEUS.read_text())["remote_write"] == REMOTE_WRITE["single-node"]
+
+
+def test_the_long_term_data_source_sits_beside_the_shipped_one():
+    shipped = yaml.safe_load((ROOT / "grafana" / "provisioning" / "datasources" / "ipp.yml").read_text())["datasources"]
+    (longterm,) = yaml.safe_load((ROOT / "deploy" / "victoria" / "grafana-datasource.yml").read_text())["datasources"]
+    assert longterm["type"] == "prometheus" and not longterm["isDefault"]
+    assert longterm["uid"] not in {d["uid"] for d in shipped} and longterm["name"] not in {d["name"] for d in shipped}
+    assert longterm["url"].endswith(":8428")
