@@ -15,7 +15,7 @@ from pathlib import Path
 from ippsim import events as dbev
 from ippsim import reverts
 from ippsim.mariadb import ConnParams
-from ippsim.pantasks import sim
+from ippsim.pantasks import commands, sim
 from ippsim.pantasks import state as pstate
 from ippsim.pantasks.sites import RUN_STAGE, SERVER_TASKS
 from ippsim.reverts import REVERT_STAGES, REVERT_TASKS, tool_revert
@@ -25,14 +25,17 @@ from ippsim.tools import pxtools
 
 DB_EVENTS = ("fault-storm", "recurring-faults", "revert", "disk-fill", "df-placeholder", "unmount", "neb-host",
              "summit-behind", "burntool-behind")
+# revert-on / revert-off = the czar's `<stage>.revert.on|off` in the server that runs the stage's revert task
+REVERT_EVENTS = ("revert-on", "revert-off")
 # host-failure = a host dies: every pantasks controller marks it DOWN, nebulous loses its disks, its jobs fault;
 # stall-label / unstall-label (pantasks events) also stall / release the label's runs in the DB.
 COMPOUND_EVENTS = ("host-failure",)
-ALL_EVENTS = sim.EVENTS + DB_EVENTS + COMPOUND_EVENTS
+ALL_EVENTS = sim.EVENTS + DB_EVENTS + REVERT_EVENTS + COMPOUND_EVENTS
 
 # Each story: (step number, event, params); step 0 happens right after start-up.
 SCENARIOS: dict[str, list[tuple[int, str, dict]]] = {
-    "quiet-night": [],
+    # a czar's site keeps stack.revert on (stack.pro defines it `active false`), so code-2 stack faults clear too
+    "quiet-night": [(0, "revert-on", {"stage": "stack"})],
     "fault-storm": [(1, "fault-storm", {"stage": "chip", "count": 25, "fault": 2}),
                     (3, "fault-storm", {"stage": "warp", "count": 10, "fault": 4}),
                     (5, "fault-storm", {"stage": "diff", "count": 8, "fault": 5}),
@@ -272,6 +275,23 @@ def _revert(site: Site, params: dict) -> str:
     return f"{tool} {mode} {' '.join(argv)}: deleted {deleted}, reset {updated}"
 
 
+# the server whose revert task a stage's `<stage>.revert.on|off` switches, and the macro's stem
+_REVERT_SWITCH = {"dist": ("distribution", "dist"), "registration": ("registration", "register"),
+                  "destreak": ("distribution", "destreak")}
+
+
+def _revert_switch(site: Site, params: dict, on: bool) -> str:
+    stage = params.get("stage", "chip")
+    if stage not in REVERT_STAGES and stage != "destreak":
+        raise ValueError(f"unknown stage {stage!r}; known: {', '.join([*REVERT_STAGES, 'destreak'])}")
+    server, stem = _REVERT_SWITCH.get(stage, ("stdscience", stage))
+    server = params.get("server", server)
+    line = f"{stem}.revert.{'on' if on else 'off'}"
+    with pstate.modify(_servers(site, {"server": server})[0]) as state:
+        commands.run_command(state, line)
+    return f"{line} in {server}"
+
+
 def _volumes(site: Site, params: dict, change, what: str) -> str:
     host = _host(site, params)
     n = sum(change(name) for name in dbev.host_volumes(site.neb, host))
@@ -309,6 +329,8 @@ _HANDLERS = {
     "fault-storm": _fault_storm,
     "revert": _revert,
     "recurring-faults": _recurring,
+    "revert-on": lambda site, p: _revert_switch(site, p, True),
+    "revert-off": lambda site, p: _revert_switch(site, p, False),
     "disk-fill": _disk_fill,
     "df-placeholder": lambda site, p: _volumes(site, p, lambda name: dbev.nebdiskd_placeholder(site.neb, name),
                                                "show the df placeholder (total=1, used=1)"),

@@ -425,3 +425,18 @@ def test_a_step_leaves_stages_no_server_runs_alone_and_draws_only_the_configured
     assert moved["chip_components"] > 0
     assert {code: after.get(code, 0) - before.get(code, 0) for code in after} == {
         **{code: 0 for code in after}, 2: moved["chip_components"]}
+
+
+def test_revert_switch_events_run_the_czars_macro_in_the_stages_server(site):
+    assert de.apply(site, "revert-off", {"stage": "chip"}) == "chip.revert.off in stdscience"
+    assert "chip.revert" not in _active(site, "stdscience")
+    _inject_mixed_faults(site.conn)
+    chips = _faults(site.conn, "chip", 2)
+    de.run_reverts(site)
+    assert _faults(site.conn, "chip", 2) == chips  # nobody reverts chip now
+    assert de.apply(site, "revert-on", {"stage": "stack"}) == "stack.revert.on in stdscience"
+    assert de.apply(site, "revert-on", {"stage": "registration"}) == "register.revert.on in registration"
+    assert {"register.imfile.revert", "register.exp.revert"} <= _active(site, "registration")
+    assert "stack.revert" in _active(site, "stdscience")
+    with pytest.raises(ValueError):
+        de.apply(site, "revert-on", {"stage": "nope"})
