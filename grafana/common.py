@@ -24,13 +24,18 @@ GREEN, ORANGE, RED, BLUE, GREY = "green", "orange", "red", "blue", "text"
 # --- queries -------------------------------------------------------------------------------------
 
 def query(expr: str, legend: str = "", *, instant: bool = False) -> prometheus.Dataquery:
-    """A Prometheus range query (or an instant one for tables, stats and bar gauges)."""
+    """A Prometheus range query, or an instant one in table format (stat and bar gauge panels undo the format)."""
     target = prometheus.Dataquery().expr(expr).datasource(DATASOURCE)
     if legend:
         target = target.legend_format(legend)
     if instant:
         target = target.instant().format(PromQueryFormat.TABLE)
     return target
+
+
+def series_format(targets) -> list[prometheus.Dataquery]:
+    """Targets as time series frames: a stat or bar gauge shows one value per series, not per table row."""
+    return [target.format(PromQueryFormat.TIME_SERIES) for target in targets]
 
 
 def rate(counter: str, selector: str = "") -> str:
@@ -165,12 +170,12 @@ def graph(spec: PanelSpec, *targets, stacked: bool = False, threshold_lines: boo
 
 def single(spec: PanelSpec, *targets) -> stat.Panel:
     """A stat panel showing the latest value, coloured by its thresholds."""
-    return _common(stat.Panel(), spec, targets).color_mode(common.BigValueColorMode.BACKGROUND)
+    return _common(stat.Panel(), spec, series_format(targets)).color_mode(common.BigValueColorMode.BACKGROUND)
 
 
 def bars(spec: PanelSpec, *targets) -> bargauge.Panel:
     """A horizontal bar gauge of the latest values."""
-    return (_common(bargauge.Panel(), spec, targets).orientation(common.VizOrientation.HORIZONTAL)
+    return (_common(bargauge.Panel(), spec, series_format(targets)).orientation(common.VizOrientation.HORIZONTAL)
             .display_mode(common.BarGaugeDisplayMode.BASIC))
 
 

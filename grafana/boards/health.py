@@ -24,6 +24,14 @@ def exporter_panels():
         graph(PanelSpec("Time since the last successful fetch", "s", "Per source; dashed: the stale-data alert "
                         "threshold.", 12, 7, thresholds=above(th.SOURCE_STALE_SECONDS)),
               query("time() - ipp_source_last_success_timestamp_seconds", "{{source}}"), threshold_lines=True),
+        graph(PanelSpec("Input the exporter skipped", "short", "Pantasks lines that looked like data but did not "
+                        "parse, and database rows of an unexpected shape, per scrape interval; non-zero means the "
+                        "exporter and a source disagree on a format.", 24, 7),
+              query("sum by (server) (increase(ipp_pantasks_parse_errors_total[$__rate_interval]))",
+                    "pantasks {{server}}"),
+              query("sum by (dbname) (increase(ipp_processing_skipped_rows_total[$__rate_interval]))",
+                    "processing {{dbname}}"),
+              query("sum(increase(ipp_nebulous_skipped_rows_total[$__rate_interval]))", "nebulous")),
     ]
 
 
