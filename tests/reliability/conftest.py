@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import reliability_report
+from reliability_site import FAKE_CLIENT, FIXTURES, PantasksSite
+
+from ippsim.scenario import ScenarioSpec, build
 
 _pitfall_of: dict[str, int] = {}  # test node id -> pitfall number
 
@@ -37,3 +41,34 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("reliability")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+# ---- fixtures shared by the pitfall tests ----
+
+@pytest.fixture
+def pantasks_site(tmp_path) -> PantasksSite:
+    """Simulated pantasks servers (and faulty ones) under tmp_path."""
+    return PantasksSite(tmp_path / "pantasks")
+
+
+@pytest.fixture
+def built_site(site_db):
+    """The session MariaDB's fresh gpc1 + nebulous, filled with the tiny simulated site."""
+    build(site_db.root, ScenarioSpec.tiny())
+    return site_db
+
+
+@pytest.fixture
+def fake_server(tmp_path):
+    """Factory: a pantasks server answered by the fixture-replaying fake client, set up by FAKE_* settings."""
+
+    def make(name: str, timeout: str = "5s", **settings) -> dict:
+        directory = tmp_path / "fake" / name
+        directory.mkdir(parents=True)
+        merged = {"FAKE_STATUS": FIXTURES / "status.stdscience.txt", "FAKE_LABELS": FIXTURES / "show.labels.stdscience.txt",
+                  "FAKE_CONTROLLER": FIXTURES / "controller-status.hosts.txt",
+                  "FAKE_NS": FIXTURES / "ns.show.dates.current.txt", "FAKE_COUNT": directory / "runs.log", **settings}
+        (directory / "ptolemy.rc").write_text("".join(f"{k} {v}\n" for k, v in merged.items() if v is not None))
+        return {"name": name, "directory": str(directory), "client": str(FAKE_CLIENT), "timeout": timeout}
+
+    return make

@@ -4,17 +4,23 @@ processing and nebulous databases on a real MariaDB, and pantasks servers whose 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import sys
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from socketserver import ThreadingMixIn
+from typing import Any, Iterator
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from exporter.collectors import Exporter
 from exporter.config import config_from_data
+from exporter.http import make_app
 from ippsim.pantasks.sites import create_server
 from ippsim.pantasks.wrapper import write_client
 
@@ -34,6 +40,8 @@ for _ in range(5):
 esac
 """
 FAULTS = ("huge", "hang", "137")
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pantasks"
+FAKE_CLIENT = FIXTURES / "bin" / "fake_pantasks_client"  # replays fixture files (tests/pantasks owns it)
 
 
 @dataclass
@@ -161,3 +169,45 @@ def swap_files(a: Path, b: Path) -> None:
     shutil.move(a, tmp)
     shutil.move(b, a)
     shutil.move(tmp, b)
+
+
+def client_runs(server: dict) -> int:
+    """How many times the fake client ran for a fake_server entry."""
+    log = Path(server["directory"]) / "runs.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def databases(site, **timeouts) -> dict:
+    """The processing + nebulous config sections for a site's read-only accounts."""
+    return {"processing": {"databases": [db_entry(site.ipp_ro, "gpc1", **timeouts)]},
+            "nebulous": db_entry(site.neb_ro, "nebulous", **timeouts)}
+
+
+
+class _Threaded(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+@contextlib.contextmanager
+def served(exporter: Exporter) -> Iterator[str]:
+    """Serve the exporter's WSGI app on a free loopback port; yield its /metrics URL."""
+    server = make_server("127.0.0.1", 0, make_app(exporter), server_class=_Threaded, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="reliab-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/metrics"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def http_get(url: str, timeout: float = 30.0) -> tuple[int, str]:
+    """GET a URL; return the status and the body text."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read().decode()
