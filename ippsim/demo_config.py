@@ -68,7 +68,7 @@ def server_entries(servers: dict[str, Path], client: Path, ssh_host: str | None,
     """The pantasks server list shared by the exporter's and the action service's configs."""
     entries = []
     for name, directory in servers.items():
-        entry = {"name": name, "directory": str(directory), "client": str(client), "timeout": "15s"}
+        entry = {"name": name, "directory": str(directory), "client": str(client), "timeout": "20s"}
         if ssh_host and name in ssh_servers:
             entry["host"] = ssh_host
         entries.append(entry)

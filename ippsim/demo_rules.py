@@ -13,6 +13,8 @@ _DURATION_TEXT = r"(?:\d+(?:ms|s|m|h|d|w|y))+"
 # a range selector or subquery `[5m]`, `[1h:1m]`, and `offset 1d`
 _RANGE = re.compile(rf"\[({_DURATION_TEXT})(?::({_DURATION_TEXT})?)?\]")
 _OFFSET = re.compile(rf"\boffset\s+({_DURATION_TEXT})")
+# predict_linear(v[window], horizon): the horizon is in seconds of (simulated) time too
+_PREDICT = re.compile(r"(predict_linear\([^\[]*\[[^\]]*\]\s*,\s*)([^()]+)\)")
 
 
 def parse_duration(text: str) -> float:
@@ -39,13 +41,15 @@ def scale(text: str, speed: float, floor: float) -> str:
 
 
 def scale_expr(expr: str, speed: float, min_window: float) -> str:
-    """Every range window, subquery step and offset in a PromQL expression divided by `speed`."""
+    """Every range window, subquery step, offset and predict_linear horizon in a PromQL expression divided by `speed`."""
     def window(match: re.Match) -> str:
         step = match.group(2)
         scaled = scale(match.group(1), speed, min_window)
         if step is None:
             return f"[{scaled}]" if ":" not in match.group(0) else f"[{scaled}:]"
         return f"[{scaled}:{scale(step, speed, min_window / 4)}]"
+    if speed != 1:
+        expr = _PREDICT.sub(lambda m: f"{m.group(1)}({m.group(2).strip()}) / {speed:g})", expr)
     expr = _RANGE.sub(window, expr)
     return _OFFSET.sub(lambda m: f"offset {scale(m.group(1), speed, min_window)}", expr)
 

@@ -25,7 +25,8 @@ RULE_FILES = sorted((REPO / "alerts").glob("*.rules.yml"))
     ("max_over_time(y[1h:1m])", 10, "max_over_time(y[6m:6s])"),
     ("x offset 1d", 24, "x offset 1h"),
     ("rate(x[1m])", 10, "rate(x[20s])"),  # never below the floor: a window needs samples
-    ('x{a=~"[0-9]+"}[10m]', 1, 'x{a=~"[0-9]+"}[10m]'),  # label regexes are not windows; speed 1 changes nothing
+    ('x{a=~"[0-9]+"}[10m]', 1, 'x{a=~"[0-9]+"}[10m]'),
+    ("predict_linear(r:ratio[6h], 24 * 3600) > 1", 60, "predict_linear(r:ratio[6m], (24 * 3600) / 60) > 1"),  # label regexes are not windows; speed 1 changes nothing
 ])
 def test_scale_expr_compresses_windows_and_offsets(expr, speed, expected):
     assert scale_expr(expr, speed, 20) == expected
