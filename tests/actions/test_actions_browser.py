@@ -28,6 +28,7 @@ def browser():
 
 def test_login_preview_confirm_result_in_a_browser(app, site, serve_app, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
     base = serve_app(app)
     label = rows(site, "SELECT r.label FROM chipProcessedImfile i JOIN chipRun r ON r.chip_id = i.chip_id"
                        " WHERE r.state = 'new' AND i.fault = 3 LIMIT 1")[0][0]
@@ -35,7 +36,7 @@ def test_login_preview_confirm_result_in_a_browser(app, site, serve_app, browser
     browser.find_element(By.ID, "username").send_keys(OPERATOR)
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login").click()
-    assert OPERATOR in browser.find_element(By.TAG_NAME, "nav").text
+    WebDriverWait(browser, 30).until(lambda b: OPERATOR in b.find_element(By.TAG_NAME, "nav").text)
 
     browser.get(f"{base}/actions/revert?dbname=gpc1&stage=chip&label={label}&fault=3")
     argv = browser.find_element(By.CSS_SELECTOR, "code.argv").text
@@ -45,7 +46,8 @@ def test_login_preview_confirm_result_in_a_browser(app, site, serve_app, browser
     assert previewed >= 1 and len(shown) == previewed
 
     browser.find_element(By.ID, "confirm").click()
-    assert browser.find_element(By.ID, "status").text == "success"
+    status = WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "status"))
+    assert status[0].text == "success"
     assert int(browser.find_element(By.ID, "rows-changed").text) == previewed
     assert rows(site, "SELECT COUNT(*) FROM chipProcessedImfile i JOIN chipRun r ON r.chip_id = i.chip_id"
                       " WHERE r.state = 'new' AND i.fault = 3 AND r.label = %s", (label,)) == [(0,)]
