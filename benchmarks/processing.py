@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,7 +181,7 @@ def bench_query_exporter(binary: Path, root, workdir: Path, statements, repeat) 
         else:
             for name in names:
                 text = text.replace("%s", f":{name}", 1)
-        values = dict(zip(names, params)) if not isinstance(params, dict) else dict(params)
+        values = dict(zip(names, params, strict=True)) if not isinstance(params, dict) else dict(params)
         metric = f"bench_q{n}"
         metrics[metric] = {"type": "gauge"}
         # every statement is wrapped so its row count is the one exported value: same work, one sample
@@ -330,7 +330,7 @@ def print_growth(results) -> None:
     first, last = results[0], results[-1]
     print(f"\ngrowth {first['size']:,} -> {last['size']:,}: scrape {last['scrape'] / first['scrape']:.2f}x, "
           f"raw SQL {last['raw'] / first['raw']:.2f}x (target <= 1.15)")
-    for (name, ms0, read0, _), (_, ms1, read1, _) in zip(first["costs"], last["costs"]):
+    for (name, ms0, read0, _), (_, ms1, read1, _) in zip(first["costs"], last["costs"], strict=True):
         print(f"   {name:<14} server {ms1 / ms0 if ms0 else float('nan'):5.2f}x  Rows_read {read0:,} -> {read1:,}")
 
 

@@ -296,7 +296,7 @@ def _emit_active_run(emit: Emit, ctx: GenContext, stage: str, label: str, codes:
     faulted = [rng.choice(codes) for _ in range(n_faults)] if (stage not in ("camera", "stack", "dist")
                                                                or rng.random() < 0.8) else []
     comps = [f"c{n:02d}" for n in range(len(faulted) + 1)]  # one more component, done without a fault
-    fault_of = dict(zip(comps, faulted))
+    fault_of = dict(zip(comps, faulted, strict=False))
     registered = _ts(when)
     if stage == "chip":
         run_id = ctx.ids.take("chip")

@@ -47,16 +47,16 @@ def parse_volume(row: Sequence) -> Volume:
     """Row (host, name, allocate, available, mounted, total, used) → Volume; raises ValueError on a malformed row."""
     if len(row) < 7 or row[1] is None:
         raise ValueError(f"malformed volume row: {row!r}")
-    host, name, allocate, available, mounted, total, used = row[:7]
-    mounted = bool(mounted)
-    figures = mounted and total is not None and used is not None
-    total = int(total) if figures else None
-    used = int(used) if figures else None
-    # anything at or below the placeholder is not a df answer (a real volume has more than one KiB)
-    df_ok = figures and (total, used) != PLACEHOLDER and total > 1 and used >= 0
-    return Volume(
-        host=_text(host), volume=_text(name), state=volume_state(allocate, available), mounted=mounted,
-        df_ok=df_ok, size_bytes=total * KIB if df_ok else None, used_bytes=used * KIB if df_ok else None)
+    host, name, allocate, available, has_mount, raw_total, raw_used = row[:7]
+    mounted = bool(has_mount)
+    size = used = None
+    if mounted and raw_total is not None and raw_used is not None:
+        total_kib, used_kib = int(raw_total), int(raw_used)
+        # anything at or below the placeholder is not a df answer (a real volume has more than one KiB)
+        if (total_kib, used_kib) != PLACEHOLDER and total_kib > 1 and used_kib >= 0:
+            size, used = total_kib * KIB, used_kib * KIB
+    return Volume(host=_text(host), volume=_text(name), state=volume_state(allocate, available), mounted=mounted,
+                  df_ok=size is not None, size_bytes=size, used_bytes=used)
 
 
 def parse_volumes(rows: Iterable[Sequence]) -> tuple[list[Volume], int]:

@@ -143,7 +143,7 @@ def parse_summit_totals(row: Sequence) -> tuple[dict[str, int], int]:
     → ({status: exposures} with every status present, imfiles at -1); a missing or NULL value counts 0."""
     values = [int(v or 0) for v in tuple(row)[:len(SUMMIT_STATUSES) + 1]]
     values += [0] * (len(SUMMIT_STATUSES) + 1 - len(values))
-    return dict(zip(SUMMIT_STATUSES, values)), values[len(SUMMIT_STATUSES)]
+    return dict(zip(SUMMIT_STATUSES, values, strict=False)), values[len(SUMMIT_STATUSES)]
 
 
 def parse_masked(rows: Iterable[Sequence]) -> dict[str, int]:

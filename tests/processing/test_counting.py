@@ -189,6 +189,8 @@ def test_registration_and_summitcopy_faults(rows, make_collector, monkeypatch):
     rows.summit(11, "o1", datetime(2025, 5, 2, 6, 0), download="run", download_faults=(203, 999, 0))
     rows.summit(12, "o2", datetime(2025, 5, 2, 6, 1), download="stop", download_faults=(203,))  # finished: history
     rows.summit(13, "o3", datetime(2025, 5, 2, 6, 2), fault=110, download=None)
+    rows.summit(10, "o9", datetime(2025, 5, 2, 5, 59), fault=104, download=None)   # below the window (size 3)
+    rows.summit(14, "o4", datetime(2025, 5, 2, 6, 3), fault=104, download="stop")  # downloaded since: stale
     rows.summit(1, "o0", datetime(2025, 3, 1, 6, 2), fault=110, download=None)  # outside the newest-exposure window
     c = scrape(make_collector())
     assert faults(c, "registration", "R", "5") == 1
@@ -196,6 +198,7 @@ def test_registration_and_summitcopy_faults(rows, make_collector, monkeypatch):
     assert faults(c, "summitcopy", "", "203") == 1
     assert faults(c, "summitcopy", "", "other") == 1   # 999
     assert faults(c, "summitcopy", "", "110") == 1     # the fileset fault of o3 only
+    assert faults(c, "summitcopy", "", "104") == 0     # o9 is old, o4 went on to download (pztool -pendingexp)
     assert value(c, H, dbname="gpc1", stage="summitcopy", host="ippc01") == 2
     assert value(c, H, dbname="gpc1", stage="registration", host="ipp010") == 2
 

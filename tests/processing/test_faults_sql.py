@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from processing_helpers import ro_config
 
 from exporter import faults_sql as fs
 from exporter.db import Database
-from processing_helpers import ro_config
 
 
 def _items(site_db, stage, labels, fault=None, revert=True, limit=100):
