@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import Flask, render_template
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
 
 from actions.config import ActionsConfig
 from actions.service import Service

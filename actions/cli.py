@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config:
         print(f"{args.config_file}: OK")
         return 0
-    import waitress
+    import waitress  # type: ignore[import-untyped]
 
     from actions.app import create_app
 

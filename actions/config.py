@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from exporter.config import (
@@ -132,7 +132,7 @@ def _audit(s: Section) -> AuditConfig:
         return AuditConfig(sqlite_path=path or None)
     if parts.scheme == "mysql":
         query = parse_qs(parts.query)
-        socket = (query.get("unix_socket") or [None])[0]
+        socket = query.get("unix_socket", [""])[0] or None
         dbname = parts.path.lstrip("/")
         if not parts.username or not dbname or not (parts.hostname or socket):
             s.problems.append(f"{s.where('audit')}: expected mysql://USER@HOST:PORT/DB (password in audit_password_file)")
@@ -229,4 +229,4 @@ def config_from_data(data: Any, source: str = "config") -> ActionsConfig:
 
 def load_config(path: str | os.PathLike) -> ActionsConfig:
     """Read and validate a YAML config file (the exporter's reader with this service's sections)."""
-    return read_yaml_config(path, config_from_data)
+    return cast(ActionsConfig, read_yaml_config(path, config_from_data))

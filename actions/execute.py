@@ -112,6 +112,7 @@ class Executor:
         return StepResult(step.text(), result.exit_code == 0, result.exit_code, output)
 
     def _pantasks(self, step: Step, remaining: float) -> StepResult:
+        assert self.config.pantasks is not None  # a pantasks step exists only for a configured server
         server = next(s for s in self.config.pantasks.servers if s.name == step.where)
         outcome = run_commands(self.runners.get(server.host), server, [" ".join(step.argv)], remaining)[0]
         return StepResult(step.text(), outcome.ok, None, outcome.output[-_OUTPUT_LIMIT:])

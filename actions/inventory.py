@@ -57,6 +57,7 @@ class Inventory:
 
     def server_labels(self, server: str) -> tuple[str, ...]:
         """What `show.labels` lists in one pantasks server."""
+        assert self.config.pantasks is not None  # validated against the configured servers first
         spec = next(s for s in self.config.pantasks.servers if s.name == server)
 
         def fetch() -> tuple[str, ...]:

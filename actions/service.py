@@ -96,12 +96,20 @@ class Service:
             argv = [s.text() for s in plan.steps]
             if ref is None:
                 ref = self.audit.record(actor, plan.action, plan.target, plan.param_dict, argv, "running", source)
+                assert ref is not None  # no dedup key: the insert cannot be ignored
             start = time.monotonic()
             before = self._pending(plan)
-            with self.metrics.duration.labels(plan.action).time():
-                outcome = self.executor.run(plan, actor)
+            try:
+                with self.metrics.duration.labels(plan.action).time():
+                    outcome = self.executor.run(plan, actor)
+            except Exception:
+                # never leave a row 'running': record the failure, then let the caller log it
+                self.audit.finish(ref, "failure", [{"step": "run", "ok": False, "exit_code": None,
+                                                    "output": "internal error; see the service log"}], None, argv)
+                self.metrics.actions.labels(plan.action, "failure").inc()
+                raise
             after = self._pending(plan) if before is not None and outcome.status != "dry_run" else None
-            if after is not None:
+            if before is not None and after is not None:
                 # counted with the tool's own filter, so tools that log no count (faketool) still report it
                 outcome = replace(outcome, rows_changed=before - after)
             log.info("%s by %s: %s in %.2fs", plan.action, actor, outcome.status, time.monotonic() - start)
@@ -193,6 +201,8 @@ class Service:
             if not self.audit.claim(ref):
                 return
             record = self.audit.get(ref)
+            if record is None:
+                return
             plan = self.plan(record.action, record.params)
             self.run(plan, WEBHOOK_ACTOR, ref=ref, source=record.source)
         except v.Refused as refusal:

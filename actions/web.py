@@ -202,7 +202,8 @@ def confirm(name: str):
     user = current_user(svc.config, request)
     if user is None:
         svc.metrics.refuse(name, "login")
-        return redirect(url_for("actions.login", next=request.path + "?" + urlencode(request.form)))
+        shown = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        return redirect(url_for("actions.login", next=request.path + "?" + urlencode(shown)))
     try:
         plan = svc.plan(name, request.form)
         ref, outcome = svc.run(plan, user, source="web")

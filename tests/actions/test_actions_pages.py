@@ -97,3 +97,32 @@ def test_dry_run_shows_what_would_run_and_changes_nothing(make_app, site):
     body = client.post("/actions/revert", data={"dbname": "gpc1", "stage": "chip", "label": LABELS[0], "fault": "3",
                                                 "csrf_token": token}).get_data(as_text=True)
     assert "dry_run" in body and re.search(r"dry run: not run", body) and _faults(site) == before
+
+
+def test_board_shows_firing_alerts_from_a_real_alertmanager_with_links(make_app, make_alertmanager):
+    from conftest import http_json
+    alertmanager = make_alertmanager()
+    http_json(f"{alertmanager}/api/v2/alerts", [{
+        "labels": {"alertname": "IppHostDown", "host": "ipp002", "severity": "warning"},
+        "annotations": {"summary": "A cluster host does not answer.",
+                        "runbook_url": "http://127.0.0.1:8476/runbooks/IppHostDown.md",
+                        "action_url": "http://127.0.0.1:8476/actions/host-out?host=ipp002"}},
+        {"labels": {"alertname": "IppEvil", "host": "<b>x</b>"},
+         "annotations": {"summary": "<script>alert(1)</script>", "action_url": "javascript:alert(1)"}}])
+    client = make_app(actions={"alertmanager_url": alertmanager}).test_client()
+    page = client.get("/").get_data(as_text=True)
+    assert "IppHostDown" in page and 'href="http://127.0.0.1:8476/actions/host-out?host=ipp002"' in page
+    assert "<script>alert(1)</script>" not in page and "javascript:" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_faults_page_refuses_hostile_values(client, site):
+    from test_actions_hostile import HOSTILE
+    for field in ("dbname", "stage", "label", "fault"):
+        for value in HOSTILE:
+            params = {"dbname": "gpc1", "stage": "chip", "label": LABELS[0], "fault": "3", field: value}
+            if value == "" and field in ("label", "fault"):
+                continue  # optional filters: empty means "all"
+            response = client.get("/faults", query_string=params)
+            assert 400 <= response.status_code < 500, (field, value)
+            if "<" in value:
+                assert value not in response.get_data(as_text=True)
