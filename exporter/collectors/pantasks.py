@@ -148,17 +148,9 @@ class PantasksCollector:
     def _runner(self, server: PantasksServer) -> Runner:
         return self._runners[server.host or ""]
 
-    def _invocation(self, server: PantasksServer) -> tuple[list[str], str | None, dict[str, str]]:
-        """argv, working directory and environment of one client run (local, or the remote SSH command)."""
-        if server.host:
-            rc = server.ptolemy_rc or posixpath.join(server.directory, "ptolemy.rc")
-            return ["sh", "-c", REMOTE_SCRIPT, "pantasks_client", self._remote_workdir, rc, server.client], None, {}
-        rc = server.ptolemy_rc or os.path.join(server.directory, "ptolemy.rc")
-        return [server.client], self._workdir.path(), {"PTOLEMY": rc}
-
     def _fetch(self, server: PantasksServer) -> Snapshot:
         """Run the client once, parse its output, count parse errors; raise when no status table came back."""
-        argv, cwd, env = self._invocation(server)
+        argv, cwd, env = client_command(server, self._workdir, self._remote_workdir)
         result = self._runner(server).run(argv, stdin=CLIENT_STDIN, cwd=cwd, env=env or None,
                                           timeout=server.timeout, merge_stderr=True)
         report = parse_client_output(result.stdout + result.stderr)
@@ -339,16 +331,32 @@ class ClientWorkdir:
                 self._path = None
 
 
+def client_command(server: PantasksServer, workdir: ClientWorkdir,
+                   remote_workdir: str = REMOTE_WORKDIR) -> tuple[list[str], str | None, dict[str, str]]:
+    """argv, working directory and environment of one pantasks_client run that leaves the server's directory alone.
+
+    Locally: the client in `workdir` with PTOLEMY set. Over SSH: the fixed REMOTE_SCRIPT, with the remote work
+    directory, ptolemy.rc and client as positional parameters. Anything that runs pantasks_client (the action
+    service too) should use this, or every run appends to the server directory's .pantasks."""
+    if server.host:
+        rc = server.ptolemy_rc or posixpath.join(server.directory, "ptolemy.rc")
+        return ["sh", "-c", REMOTE_SCRIPT, "pantasks_client", remote_workdir, rc, server.client], None, {}
+    rc = server.ptolemy_rc or os.path.join(server.directory, "ptolemy.rc")
+    return [server.client], workdir.path(), {"PTOLEMY": rc}
+
+
 def make_runners(config: Config) -> dict[str, Runner]:
     """One runner per distinct host ('' = local); SSH runners share one connection per host."""
     runners: dict[str, Runner] = {}
-    for server in config.pantasks.servers:
+    for server in config.pantasks.servers if config.pantasks else ():
         key = server.host or ""
         if key in runners:
             continue
         if not server.host:
             runners[key] = LocalRunner()
             continue
+        if config.ssh is None:  # config validation requires an ssh section for any server with a host
+            raise ValueError(f"pantasks server {server.name}: host {server.host} needs the ssh section")
         runners[key] = SshRunner(server.host, config.ssh)
     return runners
 

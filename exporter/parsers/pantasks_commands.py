@@ -213,11 +213,7 @@ def parse_status(lines: list[str] | tuple[str, ...] | str) -> StatusReport:
             tokens = text.split()
             if tokens[0] == "AV" and tokens[1:2] == ["Name"]:
                 continue
-            task = _task(tokens)
-            if task is None or task.name in tasks:
-                errors += 1
-                continue
-            tasks[task.name] = task
+            errors += _add_unique(tasks, _task(tokens))
         elif mode == "jobs":
             job = _job(text.split())
             if job is None:
@@ -226,6 +222,14 @@ def parse_status(lines: list[str] | tuple[str, ...] | str) -> StatusReport:
             jobs.append(job)
     complete = scheduler is not None and table
     return StatusReport(bool(scheduler), bool(controller), tuple(tasks.values()), tuple(jobs), complete, errors)
+
+
+def _add_unique(rows: dict, row: TaskStatus | TaskTiming | None) -> int:
+    """Keep a parsed task row under its name; return 1 (an error) for an unparsed row or a repeated name."""
+    if row is None or row.name in rows:
+        return 1
+    rows[row.name] = row
+    return 0
 
 
 def _task(tokens: list[str]) -> TaskStatus | None:
@@ -393,9 +397,5 @@ def parse_taskstats(lines: list[str] | tuple[str, ...] | str) -> TaskStatsReport
         first = text.split("|")[1].split()[:1] if "|" in text else []
         if first in (["alljobs"], ["Njobs"]):  # the two header lines
             continue
-        row = _timing_row(text)
-        if row is None or row.name in tasks:
-            errors += 1
-            continue
-        tasks[row.name] = row
+        errors += _add_unique(tasks, _timing_row(text))
     return TaskStatsReport(tuple(tasks.values()), scheduler and table, errors)

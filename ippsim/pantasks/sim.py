@@ -117,13 +117,14 @@ def _run_task(state: dict, task: dict, step: float, now: float, rng: random.Rand
     elif kind == "run":
         stage = RUN_STAGE.get(task["name"])
         wanted = None if work is None or stage not in work else int(work[stage])
-        free = _free_hosts(state) if task["remote"] else [None] * 2
+        free: list[dict | None] = list(_free_hosts(state)) if task["remote"] else [None, None]
         if not state.get("controller_running", True) and task["remote"]:
             return
         busy_here = sum(1 for j in state["jobs"] if j["task"] == task["name"])
         count = min(len(free), max(0, (wanted if wanted is not None else rng.randint(0, 3)) - busy_here))
         for slot in range(count):
-            host = free[slot]["name"] if free[slot] else None
+            slot_host = free[slot]
+            host = slot_host["name"] if slot_host else None
             _start_job(state, task, now, rng, host, rng.choice(labels), db=wanted is not None)
 
 

@@ -47,14 +47,19 @@ def tree(directory: Path) -> dict[str, str]:
     return out
 
 
-def test_queued_jobs_come_from_status_jobs(site, executor):
+def scrape_site(site, executor) -> str:
+    """One scrape of the simulated server by a local collector."""
     directory, client = site
     server = PantasksServer(name="stdscience", directory=str(directory), client=client, timeout=10)
     collector = PantasksCollector((server,), {"": LocalRunner()}, executor, 15.0, 300.0)
     try:
-        text = scrape(collector, budget=10.0)
+        return scrape(collector, budget=10.0)
     finally:
         collector.close()
+
+
+def test_queued_jobs_come_from_status_jobs(site, executor):
+    text = scrape_site(site, executor)
     busy = value(text, "ipp_pantasks_queue_jobs", server="stdscience", state="BUSY")
     assert busy is not None and busy > 0
     assert value(text, "ipp_pantasks_task_job_duration_seconds", server="stdscience", task="chip.imfile.load",
@@ -146,14 +151,8 @@ def test_job_seconds_never_dip_but_reset_with_the_count():
 
 
 def test_busy_shift_is_counted_and_nothing_is_misattributed(site, executor):
-    directory, client = site
-    sim.apply_event(directory, "macro-lock", busy_wait=0.3, seconds=0.35)
-    server = PantasksServer(name="stdscience", directory=str(directory), client=client, timeout=10)
-    collector = PantasksCollector((server,), {"": LocalRunner()}, executor, 15.0, 300.0)
-    try:
-        text = scrape(collector, budget=10.0)
-    finally:
-        collector.close()
+    sim.apply_event(site[0], "macro-lock", busy_wait=0.3, seconds=0.35)
+    text = scrape_site(site, executor)
     assert value(text, "ipp_pantasks_busy", server="stdscience") == 1
     assert value(text, "ipp_pantasks_up", server="stdscience") == 0
     assert value(text, "ipp_pantasks_misaligned_sections_total", server="stdscience") == 4
