@@ -11,6 +11,7 @@ from exporter.collectors import COLLECTOR_NAMES, Exporter
 from exporter.config import ConfigError, load_config
 
 DEFAULT_LISTEN = ":8475"  # outside Prometheus's default-port allocations (9100-9999); see README
+EXIT_STARTUP = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,12 +19,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ipp-exporter",
         description="Export Pan-STARRS IPP pantasks, processing-DB and nebulous state as Prometheus metrics.",
-        epilog="Exit codes: 0 ok, 2 bad config or arguments. Docs: README.md and docs/metrics.md.",
+        epilog="Exit codes: 0 ok, 2 bad config or arguments, or the server could not start (one line on stderr). "
+               "Docs: README.md and docs/metrics.md.",
     )
     p.add_argument("--config.file", dest="config_file", default="ipp-exporter.yml", metavar="FILE",
                    help="YAML config file (default: %(default)s)")
     p.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, metavar="ADDR",
-                   help="address to serve /metrics on (default: %(default)s)")
+                   help="host:port, :port or [ipv6]:port to serve /metrics on (default: %(default)s)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="print one scrape's exposition to stdout and exit 0")
     mode.add_argument("--check-config", action="store_true", help="validate the config, list every problem, and exit")
@@ -36,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(message: str) -> int:
+    print(f"ipp-exporter: {message}", file=sys.stderr)
+    return EXIT_STARTUP
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     args = build_parser().parse_args(argv)
@@ -44,27 +51,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        print(exc, file=sys.stderr)  # the one multi-line failure: every config problem, one per line
+        return EXIT_STARTUP
     if args.check_config:
         print(f"{args.config_file}: OK")
         return 0
-    from exporter.http import parse_listen_address, render, serve
+    from exporter.http import StartupError, make_server, render
 
     enabled = [n for n in COLLECTOR_NAMES if getattr(args, f"collector_{n}")]
-    if not args.once:
-        try:
-            parse_listen_address(args.listen)
-        except ValueError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-    exporter = Exporter(config, enabled)
+    try:
+        exporter = Exporter(config, enabled)
+    except (OSError, ValueError) as exc:  # building collectors does no I/O; this is a config the checks missed
+        return _fail(f"cannot set up the collectors: {exc}")
     try:
         if args.once:
             sys.stdout.write(render(exporter, exporter.budget(None)).decode())
             sys.stdout.flush()
             return 0
-        serve(exporter, args.listen)
+        try:
+            server = make_server(exporter, args.listen)
+        except StartupError as exc:
+            return _fail(str(exc))
+        logging.getLogger("exporter").info("listening on %s (/metrics)", args.listen)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
     except KeyboardInterrupt:
         return 0
     finally:

@@ -90,6 +90,8 @@ class ExporterSettings:
     timeout_offset: float = 0.5
     cache_ttl: float = 15.0
     max_stale: float = 300.0
+    # a fetch still running after this long is abandoned (its source shows down) and the next scrape starts another
+    max_fetch_age: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ def _exporter(data: Any, problems: list[str]) -> ExporterSettings:
         timeout_offset=s.duration("timeout_offset", d.timeout_offset, allow_zero=True),
         cache_ttl=s.duration("cache_ttl", d.cache_ttl, allow_zero=True),
         max_stale=s.duration("max_stale", d.max_stale, allow_zero=True),
+        max_fetch_age=s.duration("max_fetch_age", d.max_fetch_age),
     )
     s.finish()
     return out
@@ -336,8 +339,8 @@ def config_from_data(data: Any, source: str = "config") -> Config:
     return Config(**parts)
 
 
-def load_config(path: str | os.PathLike) -> Config:
-    """Read and validate a YAML config file."""
+def load_config(path: str | os.PathLike, build: Any = None) -> Config:
+    """Read and validate a YAML config file (`build(data, source)` instead of config_from_data: the action service)."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -348,7 +351,7 @@ def load_config(path: str | os.PathLike) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         raise ConfigError(str(path), [f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
-    return config_from_data(data, str(path))
+    return (build or config_from_data)(data, str(path))
 
 
 # Shared with the action service (actions/config.py), which reads these sections the same way, plus its own.

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable, Hashable, Iterable, Protocol, Sequence
 
 from prometheus_client.core import Metric
 
 from exporter.cache import Fetched
-from exporter.config import Config
+from exporter.config import Config, ExporterSettings
+from exporter.exposition import Exposition, Piece
 from exporter.metrics import Families, MetricSpec
 
 log = logging.getLogger(__name__)
 
-# Each name is a module exporter/collectors/<name>.py with METRICS and build(config, executor).
+# Each name is a module exporter/collectors/<name>.py with METRICS and build(config, context).
 COLLECTOR_NAMES = ("pantasks", "processing", "nebulous")
 
 
@@ -28,19 +30,36 @@ class SourceHealth:
     source: str
     last_success: float | None
     data_age: float
+    fetches: int | None = None
 
     @classmethod
     def of(cls, source: str, fetched: Fetched) -> "SourceHealth":
         """Build the health record from a cache answer."""
-        return cls(source, fetched.last_success, fetched.age if fetched.value is not None else 0.0)
+        return cls(source, fetched.last_success, fetched.age if fetched.value is not None else 0.0, fetched.fetches)
 
 
-@dataclass(frozen=True)
 class Collected:
-    """One collector's output for one scrape."""
+    """One collector's output for one scrape: its families (built on first use), source health and a render key.
 
-    families: list[Metric]
-    sources: list[SourceHealth] = field(default_factory=list)
+    Two outputs of one collector with the same non-None `key` hold the same families, so the exporter reuses the
+    bytes it rendered for that key instead of building and rendering them again.
+    """
+
+    def __init__(self, families: list[Metric] | Callable[[], list[Metric]], sources: Sequence[SourceHealth] = (),
+                 key: Hashable | None = None) -> None:
+        self._families, self.sources, self.key = families, list(sources), key
+
+    @property
+    def families(self) -> list[Metric]:
+        """The metric families (built now if they were given as a builder)."""
+        if callable(self._families):
+            self._families = list(self._families())
+        return self._families
+
+
+def answers_key(answers: Iterable[Fetched]) -> tuple:
+    """Render key of a collector whose families depend only on these cache answers."""
+    return tuple(answer.key for answer in answers)
 
 
 class SourceCollector(Protocol):
@@ -49,7 +68,7 @@ class SourceCollector(Protocol):
     name: str
 
     def collect(self, deadline: float) -> Collected:
-        """Fetch (or reuse cached data) and build fresh families; return by `deadline` (time.monotonic)."""
+        """Fetch (or reuse cached data) and describe the families; return by `deadline` (the exporter's clock)."""
 
 
 SELF_METRICS = (
@@ -59,6 +78,8 @@ SELF_METRICS = (
                "Unix time of the last successful fetch from the source.", ("source",)),
     MetricSpec("ipp_source_data_age_seconds", "gauge",
                "Age of the data served for the source; above 0 when a cached or stale copy is served.", ("source",)),
+    MetricSpec("ipp_source_fetches_total", "counter",
+               "Fetches started for the source; concurrent scrapes within the cache TTL share one.", ("source",)),
 )
 
 
@@ -73,27 +94,72 @@ def declared_metrics(names: Iterable[str] = COLLECTOR_NAMES) -> list[MetricSpec]
     return specs + list(SELF_METRICS)
 
 
-class Exporter:
-    """Run the enabled collectors concurrently within a scrape budget; one failing collector never blanks the rest."""
+class FetchContext:
+    """What build(config, context) gets: the exporter's pools, its one clock and the cache settings.
 
-    def __init__(self, config: Config, enabled: Iterable[str] = COLLECTOR_NAMES,
-                 clock=time.monotonic, workers: int = 16, collectors: Iterable[SourceCollector] | None = None) -> None:
+    Every pool is created here and shut down by close(), so no collector owns a pool of its own.
+    """
+
+    def __init__(self, settings: ExporterSettings, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time, fetch_workers: int = 16) -> None:
+        self.settings, self.clock, self.wall = settings, clock, wall
+        self._pools: list[ThreadPoolExecutor] = []
+        self.executor = self.pool("fetch", fetch_workers)
+
+    def pool(self, name: str, workers: int) -> ThreadPoolExecutor:
+        """A new thread pool that close() shuts down."""
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._pools.append(pool)
+        return pool
+
+    def close(self) -> None:
+        """Stop every pool without waiting for hung fetches."""
+        for pool in self._pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _RenderCache:
+    """The bytes last rendered for one collector and the key they belong to; one render per key."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry: tuple[Hashable, Piece] | None = None
+
+    def piece(self, collected: Collected) -> Piece:
+        key = collected.key
+        if key is None:
+            return Piece.render(collected.families)
+        entry = self._entry  # one atomic read: scrapes of unchanged data never take the lock
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        with self._lock:  # scrapes that see the same new data share one render
+            entry = self._entry
+            if entry is None or entry[0] != key:
+                entry = self._entry = (key, Piece.render(collected.families, compress=True))
+            return entry[1]
+
+
+class Exporter:
+    """Run the enabled collectors concurrently within a scrape budget; one failing collector never blanks the rest.
+
+    Owns every pool (through its FetchContext) and the one clock that deadlines and data ages use.
+    """
+
+    def __init__(self, config: Config, enabled: Iterable[str] = COLLECTOR_NAMES, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time, workers: int = 64,
+                 collectors: Iterable[SourceCollector] | None = None) -> None:
         self.config = config
+        self.context = FetchContext(config.exporter, clock, wall)
         self._clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect")
-        self._fetch_pool = ThreadPoolExecutor(max_workers=max(8, workers), thread_name_prefix="fetch")
+        # collector calls are short (they wait on shared fetches), so many scrapes can run side by side
+        self._pool = self.context.pool("collect", workers)
         self.collectors: list[SourceCollector] = list(collectors or [])
         for name in enabled if collectors is None else ():
-            collector = collector_module(name).build(config, self._fetch_pool)
+            collector = collector_module(name).build(config, self.context)
             if collector is not None:
                 self.collectors.append(collector)
         self.collectors.sort(key=lambda c: c.name)
-
-    def describe(self) -> list[Metric]:
-        """Empty families for every metric of the enabled collectors; never does I/O."""
-        specs = [spec for c in self.collectors
-                 for spec in (collector_module(c.name).METRICS if c.name in COLLECTOR_NAMES else getattr(c, "METRICS", ()))]
-        return [spec.family() for spec in specs + list(SELF_METRICS)]
+        self._rendered = {c.name: _RenderCache() for c in self.collectors}
 
     def budget(self, header: str | None) -> float:
         """Seconds this scrape may take: Prometheus's scrape-timeout header minus the offset, else the configured value."""
@@ -106,34 +172,46 @@ class Exporter:
             offered = settings.scrape_timeout
         return max(0.1, min(offered, 3600.0) - settings.timeout_offset)
 
+    def expose(self, budget: float) -> Exposition:
+        """One scrape as exposition bytes: each collector's cached rendering plus this scrape's self-metrics."""
+        results, own = self._run(budget, render=True)
+        return Exposition([piece for _, piece in results] + [Piece.render(own.families())])
+
     def scrape(self, budget: float) -> list[Metric]:
-        """Collect every enabled source within `budget` seconds."""
+        """One scrape as metric families (for callers that read samples rather than bytes)."""
+        results, own = self._run(budget, render=False)
+        return [family for collected, _ in results for family in collected.families] + own.families()
+
+    def _run(self, budget: float, render: bool) -> tuple[list[tuple[Collected, Piece | None]], Families]:
         start = self._clock()
         deadline = start + budget
-        futures = {c.name: self._pool.submit(self._timed, c, deadline) for c in self.collectors}
+        futures = {c.name: self._pool.submit(self._timed, c, deadline, render) for c in self.collectors}
         wait(futures.values(), timeout=max(0.0, deadline - self._clock()) + 0.05)
         own = Families(SELF_METRICS)
-        out: list[Metric] = []
+        results = []
         sources: list[SourceHealth] = []
         for name, future in sorted(futures.items()):
-            took, collected = self._result(name, future, start)
+            took, outcome = self._result(name, future, start)
             own.add("ipp_scrape_collector_duration_seconds", [name], took)
-            own.add("ipp_scrape_collector_success", [name], 1 if collected else 0)
-            if collected:
-                out.extend(collected.families)
-                sources.extend(collected.sources)
+            own.add("ipp_scrape_collector_success", [name], 1 if outcome else 0)
+            if outcome:
+                results.append(outcome)
+                sources.extend(outcome[0].sources)
         for health in sorted(sources, key=lambda h: h.source):
             if health.last_success is not None:
                 own.add("ipp_source_last_success_timestamp_seconds", [health.source], health.last_success)
             own.add("ipp_source_data_age_seconds", [health.source], health.data_age)
-        return out + own.families()
+            if health.fetches is not None:
+                own.add("ipp_source_fetches_total", [health.source], health.fetches)
+        return results, own
 
-    def _timed(self, collector: SourceCollector, deadline: float) -> tuple[float, Collected]:
+    def _timed(self, collector: SourceCollector, deadline: float, render: bool):
         start = self._clock()
         collected = collector.collect(deadline)
-        return self._clock() - start, collected
+        piece = self._rendered[collector.name].piece(collected) if render else None
+        return self._clock() - start, (collected, piece)
 
-    def _result(self, name: str, future, start: float) -> tuple[float, Collected | None]:
+    def _result(self, name: str, future: Future, start: float):
         if not future.done():
             log.warning("collector %s did not finish within the scrape budget", name)
             return self._clock() - start, None
@@ -144,10 +222,9 @@ class Exporter:
         return future.result()
 
     def close(self) -> None:
-        """Stop the worker pools without waiting for hung fetches."""
+        """Close the collectors' connections and stop every pool without waiting for hung fetches."""
         for collector in self.collectors:
             close = getattr(collector, "close", None)
             if close:
                 close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
+        self.context.close()

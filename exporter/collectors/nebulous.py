@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Callable
 
-from exporter.cache import SingleFlight
-from exporter.collectors import Collected, SourceHealth
+from exporter.cache import Fetched, SingleFlight
+from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
 from exporter.db import Database, Session
 from exporter.metrics import Families, MetricSpec
 from exporter.parsers import nebulous as n
@@ -40,10 +42,11 @@ class NebulousCollector:
 
     name = "nebulous"
 
-    def __init__(self, db: Database, executor, ttl: float, max_stale: float) -> None:
+    def __init__(self, db: Database, executor, ttl: float, max_stale: float, *,
+                 clock: Callable[[], float] = time.monotonic, max_inflight: float | None = None) -> None:
         self.db = db
         self.skipped = 0
-        self.flight = SingleFlight(self._fetch, executor, ttl, max_stale)
+        self.flight = SingleFlight(self._fetch, executor, ttl, max_stale, clock=clock, max_inflight=max_inflight)
 
     def _fetch(self) -> list[n.Volume]:
         volumes, skipped = self.db.run(self.fetch)
@@ -58,11 +61,15 @@ class NebulousCollector:
         return n.parse_volumes(session.query(VOLUMES_SQL))
 
     def collect(self, deadline: float) -> Collected:
-        """Build fresh families from the cached or newly fetched volume list."""
-        fam = Families(METRICS)
+        """Wait for the cached or newly fetched volume list until the deadline; families built on use."""
         fetched = self.flight.get(deadline)
         if fetched.error is not None:
             log.warning("nebulous database: %s", fetched.error)
+        return Collected(lambda: self._families(fetched), [SourceHealth.of("nebulous", fetched)],
+                         key=answers_key([fetched]))
+
+    def _families(self, fetched: Fetched) -> list:
+        fam = Families(METRICS)
         fam.add("ipp_nebulous_db_up", [], 1 if fetched.ok else 0)
         for vol in fetched.value or []:
             labels = [vol.host, vol.volume]
@@ -74,17 +81,18 @@ class NebulousCollector:
                 fam.add("ipp_nebulous_volume_used_bytes", labels, vol.used_bytes)
             fam.add("ipp_nebulous_volume_df_ok", labels, 1 if vol.df_ok else 0)
         fam.add("ipp_nebulous_skipped_rows_total", [], self.skipped)
-        return Collected(fam.families(), [SourceHealth.of("nebulous", fetched)])
+        return fam.families()
 
     def close(self) -> None:
         """Close the database connection."""
         self.db.close()
 
 
-def build(config, executor):
+def build(config, context: FetchContext):
     """Return the nebulous collector, or None when the config has no nebulous section."""
     if config.nebulous is None:
         return None
     settings = config.exporter
-    return NebulousCollector(Database(config.nebulous.database), executor,
-                             ttl=settings.cache_ttl, max_stale=settings.max_stale)
+    return NebulousCollector(Database(config.nebulous.database), context.executor,
+                             ttl=settings.cache_ttl, max_stale=settings.max_stale, clock=context.clock,
+                             max_inflight=settings.max_fetch_age)

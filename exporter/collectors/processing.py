@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Callable
 
 from exporter.cache import Fetched, SingleFlight
-from exporter.collectors import Collected, SourceHealth
+from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
 from exporter.db import Database, Session
 from exporter.faults_sql import faults_sql
 from exporter.metrics import Families, MetricSpec
@@ -134,13 +135,13 @@ class ProcessingCollector:
 
     def __init__(self, databases: list[Database], executor, ttl: float, max_stale: float,
                  night_boundary: tuple[int, int] = (0, 0), burntool_good: int = p.BURNTOOL_GOOD,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), *,
+                 clock: Callable[[], float] = time.monotonic, max_inflight: float | None = None) -> None:
         self.night_boundary, self.burntool_good, self._now = night_boundary, burntool_good, now
         self.skipped: dict[str, int] = {}
-        self.sources = [ProcessingSource(db, SingleFlight(self._fetcher(db), executor, ttl, max_stale))
+        self.sources = [ProcessingSource(db, SingleFlight(self._fetcher(db), executor, ttl, max_stale, clock=clock,
+                                                          max_inflight=max_inflight))
                         for db in sorted(databases, key=lambda d: d.name)]
-        # one waiter per database so the databases are read in parallel and each get() runs once per scrape
-        self._waiters = ThreadPoolExecutor(max_workers=max(1, len(self.sources)), thread_name_prefix="processing-wait")
 
     def _fetcher(self, db: Database) -> Callable[[], p.ProcessingSnapshot]:
         def fetch() -> p.ProcessingSnapshot:
@@ -182,23 +183,24 @@ class ProcessingCollector:
         return rows[0] if rows else ()
 
     def collect(self, deadline: float) -> Collected:
-        """Build fresh families from each database's cached or newly fetched snapshot."""
-        fam = Families(METRICS)
-        sources = []
-        waits = [self._waiters.submit(src.flight.get, deadline) for src in self.sources]
-        for src, wait in zip(self.sources, waits):
-            fetched: Fetched = wait.result()  # get() itself returns by the deadline
-            name = src.db.name
+        """Request every database's snapshot at once, wait for the fetches until the deadline; families built on use."""
+        tickets = [(src.db.name, src.flight.start()) for src in self.sources]  # the databases are read in parallel
+        answers = [(name, ticket.result(deadline)) for name, ticket in tickets]
+        for name, fetched in answers:
             if fetched.error is not None:
                 log.warning("processing database %s: %s", name, fetched.error)
+        sources = [SourceHealth.of(f"processing/{name}", fetched) for name, fetched in answers]
+        return Collected(partial(self._families, answers), sources, key=answers_key(f for _, f in answers))
 
+    def _families(self, answers: list[tuple[str, Fetched]]) -> list:
+        fam = Families(METRICS)
+        for name, fetched in answers:
             fam.add("ipp_processing_db_up", [name], 1 if fetched.ok else 0)
             snap = fetched.value
             if snap is not None:
                 self._add(fam, name, snap)
             fam.add("ipp_processing_skipped_rows_total", [name], self.skipped.get(name, 0))
-            sources.append(SourceHealth.of(f"processing/{name}", fetched))
-        return Collected(fam.families(), sources)
+        return fam.families()
 
     @staticmethod
     def _add(fam: Families, name: str, snap: p.ProcessingSnapshot) -> None:
@@ -223,16 +225,16 @@ class ProcessingCollector:
 
     def close(self) -> None:
         """Close every database connection."""
-        self._waiters.shutdown(wait=False, cancel_futures=True)
         for src in self.sources:
             src.db.close()
 
 
-def build(config, executor):
+def build(config, context: FetchContext):
     """Return the processing-DB collector, or None when the config has no processing section."""
     if config.processing is None or not config.processing.databases:
         return None
     settings = config.exporter
-    return ProcessingCollector([Database(d) for d in config.processing.databases], executor,
+    return ProcessingCollector([Database(d) for d in config.processing.databases], context.executor,
                                ttl=settings.cache_ttl, max_stale=settings.max_stale,
-                               night_boundary=config.processing.night_boundary)
+                               night_boundary=config.processing.night_boundary, clock=context.clock,
+                               max_inflight=settings.max_fetch_age)

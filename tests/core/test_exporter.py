@@ -84,12 +84,6 @@ def test_budget_from_scrape_timeout_header(header, expected):
     assert make([], scrape_timeout=10, timeout_offset=0.5).budget(header) == expected
 
 
-def test_describe_lists_metrics_without_collecting():
-    exporter = make([Good(), Broken()])
-    names = [f.name for f in exporter.describe()]
-    assert "ipp_test_value" in names and "ipp_scrape_collector_success" in names
-
-
 def test_http_honours_scrape_timeout_header(hung):
     from wsgiref.simple_server import make_server
 
@@ -120,7 +114,7 @@ def test_parse_listen_address(value, expected):
     assert parse_listen_address(value) == expected
 
 
-@pytest.mark.parametrize("value", ["8475", "host:", "host:port", "h:70000"])
+@pytest.mark.parametrize("value", ["8475", "host:", "host:port", "h:70000", "::1:9000", "[::1:9000", "[nothost]:1"])
 def test_parse_listen_address_rejects(value):
     with pytest.raises(ValueError):
         parse_listen_address(value)
