@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from plugins.mariadb import TEST_ACCOUNTS
 from werkzeug.security import generate_password_hash
 
 from actions.app import create_app
@@ -19,6 +20,7 @@ from ippsim.pantasks import state as pantasks_state
 from ippsim.pantasks.sites import create_server
 from ippsim.pantasks.wrapper import write_client
 from ippsim.scenario import ScenarioSpec, build
+from ippsim.site import SCHEMA_VERSION, create_database, site_params, table_names
 from ippsim.tools import TOOL_NAMES
 from ippsim.tools.config import environment
 
@@ -53,14 +55,35 @@ def has_stand_in(tool: str) -> bool:
     return tool in TOOL_NAMES
 
 
+_CREATED: set[str] = set()  # servers on which this module created the site databases once
+
+
+def _wipe(root, dbname: str, kind: str) -> None:
+    """Delete every row (no DDL: much cheaper than DROP/CREATE of ~150 tables on a busy machine)."""
+    with root.connect(dbname) as conn, conn.cursor() as cur:
+        cur.execute("SET SESSION foreign_key_checks = 0")
+        for table in table_names(kind):
+            cur.execute(f"DELETE FROM `{table}`")  # names from the schema file
+        if kind == "gpc1":
+            cur.execute("INSERT INTO dbversion (schema_version) VALUES (%s)", (SCHEMA_VERSION,))
+
+
 @pytest.fixture
-def site(site_db):
+def site(mariadb):
     """The tiny scenario, with code-3 faults injected in every stage (so each revert has rows to change)."""
-    build(site_db.root, SPEC)
-    with site_db.root.connect("gpc1") as conn:
+    if mariadb.socket not in _CREATED:
+        create_database(mariadb, "gpc1", "gpc1")
+        create_database(mariadb, "nebulous", "nebulous")
+        _CREATED.add(mariadb.socket)
+    else:
+        _wipe(mariadb, "gpc1", "gpc1")
+        _wipe(mariadb, "nebulous", "nebulous")
+    site = site_params(mariadb, TEST_ACCOUNTS, ("gpc1",), "nebulous")
+    build(site.root, SPEC)
+    with site.root.connect("gpc1") as conn:
         for stage in ("chip", "camera", "fake", "warp", "stack", "diff", "dist"):
             ev.inject_faults(conn, random.Random(7), stage=stage, code=3, count=4)
-    return site_db
+    return site
 
 
 @pytest.fixture
@@ -253,4 +276,4 @@ def serve_app():
     yield serve
     for server, thread in servers:
         server.close()
-        thread.join(timeout=5)
+        thread.join(timeout=1)  # a daemon thread; waitress may finish its last select() after close()
