@@ -11,8 +11,22 @@ from ippsim.scenario import ScenarioSpec, build
 _pitfall_of: dict[str, int] = {}  # test node id -> pitfall number
 
 
+class _SessionOutcomes:
+    """A plugin (not a conftest hook, so it sees every test of the session): each test's outcome by node id."""
+
+    def pytest_runtest_logreport(self, report):
+        outcomes = reliability_report.session_outcomes
+        if report.failed:
+            outcomes[report.nodeid] = "failed"
+        elif report.skipped:
+            outcomes.setdefault(report.nodeid, "skipped")
+        elif report.when == "call":
+            outcomes.setdefault(report.nodeid, "passed")
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "pitfall(number): the test reproducing one pitfall of the prior-art list")
+    config.pluginmanager.register(_SessionOutcomes(), "reliability-session-outcomes")
 
 
 def pytest_collection_modifyitems(items):

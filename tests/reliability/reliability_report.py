@@ -32,6 +32,7 @@ _lock = threading.Lock()
 _figures: dict[str, str] = {}
 _fuzz: dict[str, int] = {}
 pitfall_outcomes: dict[int, str] = {}
+session_outcomes: dict[str, str] = {}  # every test of this session: node id -> passed | failed | skipped
 
 
 def pitfall(number: int):
