@@ -29,6 +29,10 @@ SWEEP_EVERY = 5.0     # seconds between looks for queued rows a full queue, a re
 SWEEP_AGE = 10.0      # a queued row older than this is fair game for any worker
 
 
+class NotRecorded(Exception):
+    """A proposal could not be checked now (a source is down): answer 5xx so Alertmanager retries later."""
+
+
 class Service:
     """Everything the web layer needs; create one per process (create_app does)."""
 
@@ -159,6 +163,8 @@ class Service:
         try:
             plan = self.plan(proposal.action, params)
         except v.Refused as refusal:
+            if refusal.status >= 500:  # not the value's fault: do not spend the incident's one run on it
+                raise NotRecorded(refusal.message) from None
             self.audit.record(WEBHOOK_ACTOR, proposal.action, "refused", params, [], "refused", proposal.source,
                               proposal.dedup_key)
             log.warning("webhook proposal refused: %s", refusal)

@@ -18,7 +18,7 @@ from actions.audit import AuditError
 from actions.auth import check_login, current_user
 from actions.catalog import ACTIONS, FIELDS
 from actions.preview import RowSet, board, drop_rows, fault_rows, revert_rows
-from actions.service import Service
+from actions.service import NotRecorded, Service
 from actions.sql import FAULT_SOURCES, PAGE
 from actions.webhook import PayloadError, parse_notification
 from exporter.db import DatabaseError
@@ -85,7 +85,7 @@ def webhook() -> tuple[Response, int] | Response:
         return Response(f"bad payload: {str(exc)[:200]}\n", 400, mimetype="text/plain")
     try:
         status = svc.accept(notification)
-    except AuditError as exc:
+    except (AuditError, NotRecorded) as exc:
         return Response(f"could not record the notification: {exc}\n", 503, mimetype="text/plain")
     return Response(f"{status}\n", 200, mimetype="text/plain")
 

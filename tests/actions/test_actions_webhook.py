@@ -157,3 +157,16 @@ def test_two_service_processes_sharing_mariadb_run_the_action_once(config_data, 
     finally:
         for proc in procs:
             stop_process_group(proc)
+
+
+def test_webhook_answers_503_when_it_cannot_record_or_check(make_app, site, tmp_path):
+    label = _code2_label(site)
+    app = make_app(processing={"databases": [{"dbname": "gpc1", "host": "127.0.0.1", "port": free_loopback_port(),
+                                              "user": "nobody", "connect_timeout": "1s"}]})
+    client = app.test_client()
+    # the processing DB is unreachable: the label cannot be checked, so Alertmanager must retry later
+    assert client.post("/alertmanager", json=payload(label), headers=AUTH).status_code == 503
+    assert app.extensions["ipp_actions"].audit.recent() == []  # the incident's one run is not spent
+    app.extensions["ipp_actions"].audit.close()  # the audit store is gone
+    assert client.post("/alertmanager", json=payload(label, starts="2026-11-29T00:00:00Z"),
+                       headers=AUTH).status_code == 503
