@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
 
@@ -77,7 +77,10 @@ METRICS = (
     MetricSpec("ipp_pantasks_misaligned_sections_total", "counter",
                "Client-run sections dropped because an earlier busy answer put the replies out of step.", S),
 )
-MACROS = ("show.labels", "ns.show.dates")  # defined by ippTasks/pantasks.pro and nightly_science.pro
+MACROS = ("show.labels", "ns.show.dates")
+# ClientReport field -> section: what a client run may lose to a busy answer and get back from the last good run
+CARRIED_SECTIONS = {"taskstats": "taskstats", "labels": "show.labels", "controller": "controller.status",
+                    "nightly": "ns.show.dates"}  # defined by ippTasks/pantasks.pro and nightly_science.pro
 SUMMED_RESULTS = ("success", "failure")  # the all-jobs average divides by Njobs, which counts running jobs too
 
 # pantasks_client appends every input line to ./.pantasks and reads the whole file at start
@@ -137,6 +140,8 @@ class PantasksCollector:
         self._job_seconds = JobSeconds()
         self._workdir = ClientWorkdir()
         self._remote_workdir = remote_workdir
+        self._clock, self._max_stale = clock, max_stale
+        self._kept: dict[str, dict[str, tuple[float, object]]] = {s.name: {} for s in self._servers}
         self._flights = {s.name: SingleFlight(partial(self._fetch, s), executor, ttl, max_stale, clock=clock,
                                               max_inflight=max_inflight) for s in self._servers}
 
@@ -153,7 +158,7 @@ class PantasksCollector:
         argv, cwd, env = client_command(server, self._workdir, self._remote_workdir)
         result = self._runner(server).run(argv, stdin=CLIENT_STDIN, cwd=cwd, env=env or None,
                                           timeout=server.timeout, merge_stderr=True)
-        report = parse_client_output(result.stdout + result.stderr)
+        report = self._carry_forward(server.name, parse_client_output(result.stdout + result.stderr))
         with self._errors_lock:
             self._errors[server.name] += report.errors
             self._misaligned[server.name] += report.misaligned
@@ -171,6 +176,22 @@ class PantasksCollector:
         if result.exit_code not in OK_EXIT_CODES:
             log.warning("pantasks server %s: client exit code %d", server.name, result.exit_code)
         return snapshot
+
+    def _carry_forward(self, name: str, report: ClientReport) -> ClientReport:
+        """Fill a section lost this run (busy, out of step, cut off) with its last good copy up to max_stale old.
+
+        A blocked server answers busy in only some scrapes; without this its labels, hosts and nightly pages would
+        vanish for a scrape and come back, which resets every rule that joins on them. A section the server
+        answered `Command not found.` is not filled: that is current information."""
+        now, kept, filled = self._clock(), self._kept[name], {}
+        with self._errors_lock:
+            for field, section in CARRIED_SECTIONS.items():
+                current = getattr(report, field)
+                if current is not None:
+                    kept[field] = (now, current)
+                elif section not in report.undefined and field in kept and now - kept[field][0] <= self._max_stale:
+                    filled[field] = kept[field][1]
+        return replace(report, **filled) if filled else report
 
     def collect(self, deadline: float) -> Collected:
         """Request every server's data at once, then wait for the fetches until the deadline; families built on use."""

@@ -157,3 +157,19 @@ def test_busy_shift_is_counted_and_nothing_is_misattributed(site, executor):
     assert value(text, "ipp_pantasks_up", server="stdscience") == 0
     assert value(text, "ipp_pantasks_misaligned_sections_total", server="stdscience") == 4
     assert value(text, "ipp_pantasks_parse_errors_total", server="stdscience") == 0
+
+
+def test_sections_lost_to_a_busy_answer_keep_their_last_good_copy(fake_server, local_collector):
+    server = fake_server("s")
+    collector = local_collector(server, ttl=0.0, max_stale=300.0)
+    first = scrape(collector)
+    assert value(first, "ipp_pantasks_label_info", server="s", label="ps_ud_QUB") == 1
+    rc = Path(server.directory) / "ptolemy.rc"
+    rc.write_text(rc.read_text() + "FAKE_BUSY show.labels,controller status\nFAKE_NOT_FOUND ns.show.dates\n")
+    second = scrape(collector)
+    assert value(second, "ipp_pantasks_busy", server="s") == 1 and value(second, "ipp_pantasks_up", server="s") == 1
+    assert value(second, "ipp_pantasks_label_info", server="s", label="ps_ud_QUB") == 1  # the last good copy
+    assert value(second, "ipp_pantasks_controller_host_state", server="s", host="ipp019", state="OFF") == 1
+    # `Command not found.` is current news, not a lost section: no nightly pages from the old copy
+    assert value(second, "ipp_pantasks_macro_defined", server="s", macro="ns.show.dates") == 0
+    assert "ipp_nightly_science_state{" not in second
