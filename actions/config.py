@@ -183,9 +183,10 @@ def _settings(data: Any, problems: list[str]) -> ActionsSettings:
         runbooks_dir=s.string("runbooks_dir"),
         inventory_ttl=s.duration("inventory_ttl", d.inventory_ttl, allow_zero=True),
     )
-    if not out.webhook_token:
+    given = set(s.data)  # a given but unreadable file is already a problem; say "required" only when absent
+    if not out.webhook_token and not given & {"webhook_token_file", "webhook_token_env"}:
         problems.append("actions.webhook_token_file: required (Alertmanager's bearer token; the webhook refuses all without it)")
-    if not out.users and not out.trusted_user_header:
+    if not out.users and not out.trusted_user_header and "users_file" not in given:
         problems.append("actions.users_file: required unless trusted_user_header is set (nobody could log in)")
     s.finish()
     return out

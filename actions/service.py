@@ -212,7 +212,7 @@ class Service:
             plan = self.plan(record.action, record.params)
             self.run(plan, WEBHOOK_ACTOR, ref=ref, source=record.source)
         except v.Refused as refusal:
-            if refusal.field in ("busy", "rate"):  # not the value's fault: run it once the target or the limit frees
+            if refusal.field in ("busy", "rate") or refusal.status >= 500:  # not the value's fault: retry later
                 self.audit.unclaim(ref)
                 return
             self.audit.finish(ref, "refused", [{"step": "validate", "ok": False, "exit_code": None,
