@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "pantasks"))
 sys.path.insert(0, str(ROOT))
 
-from make_fixtures import list_jobs, status  # noqa: E402  (the fixture printer, same C formats)
+from make_fixtures import list_jobs, status, taskstats  # noqa: E402  (the fixture printer, same C formats)
 
 from exporter.collectors.pantasks import PantasksCollector  # noqa: E402
 from exporter.config import PantasksServer  # noqa: E402
-from exporter.parsers.pantasks import parse_status  # noqa: E402
+from exporter.parsers.pantasks import parse_status, parse_taskstats  # noqa: E402
 from exporter.transport import LocalRunner  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "pantasks"
@@ -42,6 +42,16 @@ def bench_parse(n: int = 5000, repeat: int = 20) -> None:
     took = (time.perf_counter() - start) / repeat
     assert len(report.tasks) == n and report.errors == 0
     print(f"parse_status: {n} task rows in {took * 1000:.1f} ms -> {n / took:,.0f} rows/s")
+    rows = [(f"task.{i:05d}.run", True, True, (i, 1.0, 2.5, 9.0), (i, 1.0, 2.5, 9.0), (0, -1.0, 0.0, 0.0))
+            for i in range(n)]
+    stats = taskstats(rows)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        timing = parse_taskstats(stats)
+    took_stats = (time.perf_counter() - start) / repeat
+    assert len(timing.tasks) == n and timing.errors == 0
+    print(f"parse_taskstats: {n} task rows in {took_stats * 1000:.1f} ms -> {n / took_stats:,.0f} rows/s "
+          f"({took_stats / took:.2f}x parse_status, measured side by side)")
 
 
 def make_servers(root: Path, count: int) -> list[PantasksServer]:

@@ -363,9 +363,8 @@ def _job_times(group: str) -> JobTimes | None:
     return JobTimes(int(tokens[0]), minimum, average, maximum)
 
 
-def _timing_row(text: str) -> TaskTiming | None:
+def _timing_row(parts: list[str]) -> TaskTiming | None:
     # "  AV %-Ns | %5d %6s %6.2f %6.2f | ... | ... |": flags and name, three groups, then the closing bar
-    parts = text.split("|")
     head = parts[0].split()
     if len(parts) != 5 or parts[4].strip() or len(head) != 2 or head[0] not in _FLAGS:
         return None
@@ -394,8 +393,8 @@ def parse_taskstats(lines: list[str] | tuple[str, ...] | str) -> TaskStatsReport
             continue
         if not table:
             continue
-        first = text.split("|")[1].split()[:1] if "|" in text else []
-        if first in (["alljobs"], ["Njobs"]):  # the two header lines
+        parts = text.split("|")
+        if len(parts) > 1 and parts[1].split()[:1] in (["alljobs"], ["Njobs"]):  # the two header lines
             continue
-        errors += _add_unique(tasks, _timing_row(text))
+        errors += _add_unique(tasks, _timing_row(parts))
     return TaskStatsReport(tuple(tasks.values()), scheduler and table, errors)
