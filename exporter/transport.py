@@ -159,8 +159,33 @@ class _RejectUnknown(paramiko.RejectPolicy):
                                         "add its key there to trust it")
 
 
+class _Watchdog:
+    """Call `abort` if a blocking call outlives `deadline`: paramiko's exec request waits for its reply forever."""
+
+    def __init__(self, deadline: float, abort) -> None:
+        self.fired = False
+        self._abort = abort
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._abort()
+
+    def __enter__(self) -> "_Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
 class SshRunner:
-    """Run commands on one host over one reused SSH connection (reopened when it has died)."""
+    """Run commands on one host over one reused SSH connection (reopened when it has died).
+
+    Every phase (connect, key exchange, auth, session, exec, read) ends by the run's deadline: a half-open
+    connection (a peer that accepted TCP and then went silent) costs one timeout, never a hung fetch.
+    """
 
     def __init__(self, host: str, ssh: SshConfig) -> None:
         self.host, self.ssh = host, ssh
@@ -169,8 +194,9 @@ class SshRunner:
         self._client: paramiko.SSHClient | None = None
         self.connects = 0  # how many connections were opened (tests check reuse and reconnect)
 
-    def _connect(self) -> paramiko.SSHClient:
+    def _connect(self, deadline: float) -> paramiko.SSHClient:
         t, host = self.ssh, self.host
+        phase = max(0.05, min(t.connect_timeout, deadline - time.monotonic()))  # each of TCP, banner, kex, auth
         client = paramiko.SSHClient()
         try:
             # only the configured file: never ~/.ssh/known_hosts, never auto-add
@@ -178,21 +204,24 @@ class SshRunner:
         except OSError as exc:
             raise ConnectFailed(host, f"cannot read known_hosts {t.known_hosts}: {exc.strerror or exc}") from None
         client.set_missing_host_key_policy(_RejectUnknown(t.known_hosts, t.port))
+        # the phases' timeouts add up: the watchdog closes the socket when the run's deadline comes first
         try:
-            client.connect(host, port=t.port, username=t.user, key_filename=t.key_file, passphrase=t.key_passphrase,
-                           timeout=t.connect_timeout, banner_timeout=t.connect_timeout, auth_timeout=t.connect_timeout,
-                           channel_timeout=t.connect_timeout, allow_agent=False, look_for_keys=False)
+            with _Watchdog(deadline, client.close) as dog:
+                client.connect(host, port=t.port, username=t.user, key_filename=t.key_file,
+                               passphrase=t.key_passphrase, timeout=phase, banner_timeout=phase, auth_timeout=phase,
+                               channel_timeout=phase, allow_agent=False, look_for_keys=False)
         except paramiko.BadHostKeyException as exc:
             client.close()
             raise HostKeyRejected(host, f"host key for {host} does not match {t.known_hosts}: {exc}") from None
         except HostKeyRejected:
             client.close()
             raise
-        except paramiko.SSHException as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             client.close()
-            raise ConnectFailed(host, f"{type(exc).__name__}: {exc}") from None
-        except (OSError, EOFError) as exc:
-            client.close()
+            if dog.fired:
+                raise ConnectFailed(host, "no SSH answer (connect, key exchange or auth) by the deadline") from None
+            if isinstance(exc, paramiko.SSHException):
+                raise ConnectFailed(host, f"{type(exc).__name__}: {exc}") from None
             raise ConnectFailed(host, f"cannot connect to port {t.port}: {exc}") from None
         transport = client.get_transport()
         if transport is not None:
@@ -200,9 +229,11 @@ class SshRunner:
         self.connects += 1
         return client
 
-    def _session(self) -> paramiko.Channel:
-        """Open a channel on the shared connection; reconnect once if the old connection has died."""
-        with self._lock:
+    def _session(self, deadline: float) -> paramiko.Channel:
+        """Open a channel on the shared connection by the deadline; reconnect once if the old connection has died."""
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise ConnectFailed(self.host, "another run was still connecting at the deadline")
+        try:
             for attempt in (1, 2):
                 client = self._client
                 transport = client.get_transport() if client else None
@@ -210,15 +241,18 @@ class SshRunner:
                     if client is not None:
                         log.info("ssh %s: connection lost; reconnecting", self.host)
                         client.close()
-                    self._client = client = self._connect()
+                    self._client = client = self._connect(deadline)
                     transport = client.get_transport()
                 try:
-                    return transport.open_session(timeout=self.ssh.connect_timeout)
+                    return transport.open_session(timeout=max(0.05, min(self.ssh.connect_timeout,
+                                                                         deadline - time.monotonic())))
                 except (paramiko.SSHException, OSError, EOFError) as exc:
                     client.close()
                     self._client = None
-                    if attempt == 2:
+                    if attempt == 2 or time.monotonic() >= deadline:
                         raise ConnectFailed(self.host, f"cannot open a session: {exc}") from None
+        finally:
+            self._lock.release()
         raise AssertionError("unreachable")
 
     def _forget(self, channel: paramiko.Channel) -> None:
@@ -233,9 +267,17 @@ class SshRunner:
         start = time.monotonic()
         deadline = start + timeout
         command = remote_command(argv, cwd, env, merge_stderr, time_limit=timeout + 1)
-        channel = self._session()
+        channel = self._session(deadline)
         try:
-            channel.exec_command(command)
+            # a silent peer never answers the exec request: close the connection at the deadline to end the wait
+            with _Watchdog(deadline, channel.get_transport().close) as dog:
+                try:
+                    channel.exec_command(command)
+                except (paramiko.SSHException, OSError, EOFError):
+                    if dog.fired:
+                        raise CommandTimedOut(self.where, argv, f"exec not answered within {timeout:g}s; "
+                                                                "connection closed") from None
+                    raise
             out, err = self._pump(channel, stdin, deadline)
             if out is None:
                 raise CommandTimedOut(self.where, argv, f"no answer within {timeout:g}s; channel closed")
