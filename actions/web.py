@@ -79,7 +79,7 @@ def webhook() -> tuple[Response, int] | Response:
         return Response("missing or wrong bearer token\n", 401, mimetype="text/plain")
     try:
         notification = parse_notification(json.loads(request.get_data(cache=False) or b"null"))
-    except (ValueError, PayloadError) as exc:
+    except (ValueError, RecursionError, PayloadError) as exc:  # RecursionError: absurdly nested JSON
         svc.metrics.notifications.labels("rejected").inc()
         svc.metrics.refused.labels("payload").inc()
         return Response(f"bad payload: {str(exc)[:200]}\n", 400, mimetype="text/plain")

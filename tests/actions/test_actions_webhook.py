@@ -170,3 +170,12 @@ def test_webhook_answers_503_when_it_cannot_record_or_check(make_app, site, tmp_
     app.extensions["ipp_actions"].audit.close()  # the audit store is gone
     assert client.post("/alertmanager", json=payload(label, starts="2026-11-29T00:00:00Z"),
                        headers=AUTH).status_code == 503
+
+
+def test_webhook_refuses_hostile_bodies_with_4xx(client):
+    bodies = [b"[" * 200_000 + b"]" * 200_000, b"\xff\xfe\x00", b'{"version": "4", "status": "firing", "alerts": 7}',
+              b'{"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"a": 1}}]}',
+              b'{"version": "4", "status": "$(id)", "alerts": []}', b"A" * (5 * 1024 * 1024)]
+    for body in bodies:
+        answer = client.post("/alertmanager", data=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert 400 <= answer.status_code < 500, (body[:40], answer.status_code)
