@@ -188,16 +188,18 @@ def wanted_jobs(site: Site, done: dict) -> dict[str, dict[str, int]]:
 
 
 def step(site: Site, seconds: float) -> dict:
-    """Due reverts run, the DB moves on one tick, the run tasks count what it did, every server moves `seconds`.
+    """The DB moves on one tick, the run tasks count what it did, every server moves `seconds`, due reverts run.
 
-    `seconds` is simulated time: the revert tasks' periods (1800 s, dist 60 s, registration 600 s) count in it."""
-    reverted, failures = run_reverts(site, seconds)
+    `seconds` is simulated time: the revert tasks' periods (1800 s, dist 60 s, registration 600 s) count in it.
+    Reverts come last, so a scrape after the step sees the dip before the retried items are picked up again
+    (on a real site the load task and the job take a minute or more after a revert)."""
     before = job_counts(site.conn)
     moved = advance(site.conn, site.rng, step=1, neb_conn=site.neb, rates=step_rates(site))
     done = record_jobs(site, before, job_counts(site.conn))
     work = wanted_jobs(site, done)
     for name, directory in site.servers.items():
         sim.advance(directory, seconds, work=work.get(name))
+    reverted, failures = run_reverts(site, seconds)
     return {"reverted": reverted, "revert_failures": failures, "jobs": done, **moved}
 
 

@@ -49,15 +49,12 @@ def mark_recurring(conn, stage: str, items: list[tuple[int, str]], code: int) ->
     return sum(len(c) for c in by_run.values())
 
 
-def recurring_codes(conn, stage: str, run_ids) -> dict[tuple[int, str], int]:
-    """(run id, component) -> the fault code it repeats, for the given runs of `stage`."""
-    ids = sorted(set(run_ids))
-    if not ids:
-        return {}
+def recurring_codes(conn, stage: str) -> dict[tuple[int, str], int]:
+    """(run id, component) -> the fault code it repeats, for the marked items of `stage`'s runs in state new."""
     s = ev.STAGES[stage]
     with conn.cursor() as cur:
-        cur.execute(f"SELECT `{s.run_id}`, note FROM `{s.run_table}` WHERE `{s.run_id}` IN"
-                    f" ({', '.join(['%s'] * len(ids))}) AND note LIKE %s", (*ids, RECURRING_NOTE + "%"))
+        cur.execute(f"SELECT `{s.run_id}`, note FROM `{s.run_table}` WHERE state = 'new' AND note LIKE %s LIMIT %s",
+                    (RECURRING_NOTE + "%", _LIMIT))
         rows = cur.fetchall()
     codes = {}
     for run_id, note in rows:
@@ -74,8 +71,11 @@ def _process_components(conn, rng, hosts, rates, out) -> None:
             out[f"{stage}_components"] = 0
             continue
         pending = ev.pending_components(conn, stage, limit=_LIMIT)
-        chosen = sorted(rng.sample(pending, min(rates.components_per_tick, len(pending))))
-        repeats = recurring_codes(conn, stage, (row[0] for row in chosen))
+        repeats = recurring_codes(conn, stage)
+        # retried items come first (the load task lists the old runs a revert reopened before newer work)
+        first = [row for row in pending if (row[0], str(row[1])) in repeats][:rates.components_per_tick]
+        rest = [row for row in pending if (row[0], str(row[1])) not in repeats] if first else pending
+        chosen = sorted(first + rng.sample(rest, min(rates.components_per_tick - len(first), len(rest))))
         out[f"{stage}_components"] = ev._write_components(conn, stage, chosen, hosts, rng,
                                                           _fault_for(chosen, repeats, draw))
 
