@@ -35,8 +35,7 @@ def _state_in(states: str) -> str:
 
 _UPDATE_RULE = "r.state IN ('new', 'update') AND f.fault <> 0 AND (r.state = 'new' OR f.data_state = 'update')"
 _NEW_RULE = "r.state = 'new' AND f.fault <> 0"
-_FILESET_RULE = ("f.summit_id > %(summit_floor)s AND f.fault <> 0"
-                 " AND NOT EXISTS (SELECT 1 FROM pzDownloadExp d WHERE d.summit_id = f.summit_id)")
+_FILESET_RULE = "f.summit_id > %(summit_floor)s AND f.fault <> 0 AND d.summit_id IS NULL"
 
 SOURCES: tuple[FaultSource, ...] = (
     FaultSource("summitcopy", "download",
@@ -47,7 +46,11 @@ SOURCES: tuple[FaultSource, ...] = (
     # summitExp has no state and no dateobs index: the newest exposures by primary key (summit_id grows with
     # time), never KEY(fault), which holds every fileset fault ever recorded. A fileset fault holds an exposure
     # back only until it is handed to download (pztool.c -pendingexp: no pzDownloadExp row AND fault = 0)
-    FaultSource("summitcopy", "fileset", "summitExp f FORCE INDEX (PRIMARY)", _FILESET_RULE, _FILESET_RULE,
+    # (an anti-join by primary key per faulted row: NOT EXISTS became a scan of all pzDownloadExp at 10 M rows)
+    FaultSource("summitcopy", "fileset",
+                "summitExp f FORCE INDEX (PRIMARY)"
+                " LEFT JOIN pzDownloadExp d FORCE INDEX (PRIMARY) ON d.summit_id = f.summit_id",
+                _FILESET_RULE, _FILESET_RULE,
                 "''", "NULL", "CAST(f.summit_id AS CHAR)", "pztool -clearcommonfaults",
                 "pztool_revert_fileset_faults.sql"),
     # registration: a faulted rawImfile or rawExp keeps its exposure in newExp.state = 'run'
