@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_ACTOR = "alertmanager"
 SWEEP_EVERY = 5.0     # seconds between looks for queued rows a full queue, a restart or a replica left behind
 SWEEP_AGE = 10.0      # a queued row older than this is fair game for any worker
+SEEN_KEYS = 10000     # dedup keys remembered in memory
 
 
 class NotRecorded(Exception):
@@ -52,6 +53,8 @@ class Service:
         self._locks_guard = threading.Lock()
         self._recent: collections.deque[float] = collections.deque()
         self._rate_guard = threading.Lock()
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()  # recent dedup keys (LRU)
+        self._seen_guard = threading.Lock()
         self._stop = threading.Event()
         self._workers = [threading.Thread(target=self._work, name=f"ipp-actions-worker-{i}", daemon=True)
                          for i in range(workers)]
@@ -156,9 +159,33 @@ class Service:
         self.metrics.notifications.labels(status).inc()
         return status
 
+    def _known(self, key: str) -> bool:
+        """True when this process has seen `key` recently, or the audit store has it (then remember it)."""
+        with self._seen_guard:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return True
+        if not self.audit.seen(key):
+            return False
+        self._remember(key)
+        return True
+
+    def _remember(self, key: str) -> None:
+        with self._seen_guard:
+            self._seen[key] = None
+            while len(self._seen) > SEEN_KEYS:
+                self._seen.popitem(last=False)
+
     def _record_proposal(self, proposal) -> str | None:
-        if self.audit.seen(proposal.dedup_key):  # repeats and HA duplicates: one indexed lookup, no validation
+        # repeats (repeat_interval, retries): answered from memory, else one indexed lookup; the UNIQUE insert
+        # below stays the real gate (another replica may record the key at the same moment)
+        if self._known(proposal.dedup_key):
             return None
+        ref = self._record_new(proposal)  # NotRecorded / AuditError: not remembered, so a retry records it
+        self._remember(proposal.dedup_key)
+        return ref
+
+    def _record_new(self, proposal) -> str | None:
         params = dict(proposal.params)
         try:
             plan = self.plan(proposal.action, params)
