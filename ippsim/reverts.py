@@ -37,6 +37,7 @@ REVERT_TASKS = {
     "camera.revert": RevertTask("camtool", "-revertprocessedexp", (), 1800.0),
     "fake.revert": RevertTask("faketool", "-revertprocessedimfile", (), 1800.0),
     "warp.revert.warped": RevertTask("warptool", "-revertwarped", ("-fault", "2"), 1800.0),
+    "warp.revert.overlap": RevertTask("warptool", "-revertoverlap", (), 1800.0),
     "stack.revert": RevertTask("stacktool", "-revertsumskyfile", ("-fault", "2"), 1800.0),
     "diff.revert": RevertTask("difftool", "-revertdiffskyfile", (), 1800.0),
     "dist.revert": RevertTask("disttool", "-revertcomponent", (), 60.0),

@@ -81,6 +81,17 @@ MODES: dict[tuple[str, str], Mode] = {
          "-tess_id": Option("warpSkyfile.tess_id"), "-reduction": Option("rawExp.reduction"),
          "-label": Option("warpRun.label", "multi"), "-fault": Option("warpSkyfile.fault", "int"), **_ALL},
         "warpSkyfiles", True),
+    # warptool_revertoverlap.sql (the warp.revert.overlap task): faulted skycell overlaps of new runs
+    ("warptool", "-revertoverlap"): Mode(
+        "DELETE warpSkyCellMap FROM warpSkyCellMap JOIN warpRun ON warpRun.warp_id = warpSkyCellMap.warp_id"
+        " JOIN fakeRun ON fakeRun.fake_id = warpRun.fake_id JOIN camRun ON camRun.cam_id = fakeRun.cam_id"
+        " JOIN chipRun ON chipRun.chip_id = camRun.chip_id JOIN rawExp ON rawExp.exp_id = chipRun.exp_id"
+        " WHERE warpRun.state = 'new' AND warpSkyCellMap.fault != 0",
+        None,
+        {"-warp_id": Option("warpSkyCellMap.warp_id", "int"), "-skycell_id": Option("warpSkyCellMap.skycell_id"),
+         "-tess_id": Option("warpSkyCellMap.tess_id"), "-label": Option("warpRun.label", "multi"),
+         "-fault": Option("warpSkyCellMap.fault", "int"), **_ALL},
+        "warpSkycellMap", log=("Deleted {deleted} {table}",)),
     ("difftool", "-revertdiffskyfile"): Mode(
         "DELETE diffSkyfile FROM diffSkyfile JOIN diffRun ON diffRun.diff_id = diffSkyfile.diff_id"
         " WHERE diffRun.state = 'new' AND diffSkyfile.fault != 0",

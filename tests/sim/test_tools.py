@@ -171,6 +171,17 @@ def test_warptool_revert_fault_2_only(chain, tool):
     assert _rows(chain, "SELECT warp_id, skycell_id, fault FROM warpSkyfile") == {(1, "s2", 4), (2, "s1", 0)}
 
 
+def test_warptool_revertoverlap_deletes_faulted_overlaps_of_new_runs(chain, tool):
+    with chain.root.connect("gpc1") as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO warpSkyCellMap (warp_id, skycell_id, tess_id, class_id, fault) VALUES"
+                        " (%s, %s, 'T', 'XY01', %s)", [(1, "s3", 3), (1, "s4", 0), (2, "s3", 3)])
+    result = tool("warptool", "-revertoverlap", "-label", "L1")
+    assert result.returncode == 0, result.stderr
+    assert "Deleted 1 warpSkycellMap" in result.stderr  # warp 2 is an update run: not touched
+    assert _rows(chain, "SELECT warp_id, skycell_id, fault FROM warpSkyCellMap WHERE skycell_id IN ('s3', 's4')") == {
+        (1, "s4", 0), (2, "s3", 3)}
+
+
 def test_difftool_revert_all_faults_per_label(chain, tool):
     assert tool("difftool", "-revertdiffskyfile", "-label", "L1").returncode == 0
     # L1: new run's faulted skyfile deleted, NULL fault kept; L2's update run untouched
