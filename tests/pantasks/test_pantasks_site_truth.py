@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -67,43 +68,63 @@ def test_queued_jobs_come_from_status_jobs(site, executor):
     assert value(text, "ipp_pantasks_macro_defined", server="stdscience", macro="show.labels") == 1
 
 
-def test_server_dir_untouched_after_100_local_scrapes(site, executor):
+@pytest.fixture(params=["stand-in x100", "simulated x4"])
+def history_site(request, site, tmp_path):
+    """(server directory, client, scrapes): the light sh stand-in for 100 scrapes, the simulated client for a few."""
     directory, client = site
+    if request.param.startswith("simulated"):
+        return directory, client, 4
+    rc = directory / "ptolemy.rc"
+    rc.write_text(rc.read_text() + f"FAKE_STATUS {FIXTURES / 'status.stdscience.txt'}\n")
+    return directory, str(FIXTURES / "bin" / "history_client"), 100
+
+
+def test_server_dir_untouched_after_local_scrapes(history_site, executor):
+    directory, client, scrapes = history_site
     before = tree(directory)
-    server = PantasksServer(name="stdscience", directory=str(directory), client=client, timeout=10)
-    collector = PantasksCollector((server,), {"": LocalRunner()}, executor, 0.0, 300.0)
+    # four configured names for the one server: each scrape runs four clients at once
+    servers = tuple(PantasksServer(name=f"s{n}", directory=str(directory), client=client, timeout=10) for n in range(4))
+    collector = PantasksCollector(servers, {"": LocalRunner()}, executor, 0.0, 300.0)
     try:
-        for _ in range(100):
-            assert value(scrape(collector, budget=10.0), "ipp_pantasks_up", server="stdscience") == 1
+        for _ in range(scrapes // 4):
+            text = scrape(collector, budget=10.0)
+            assert [value(text, "ipp_pantasks_up", server=s.name) for s in servers] == [1] * 4
         workdir = Path(collector._workdir.path())
         assert os.readlink(workdir / ".pantasks") == os.devnull and sorted(os.listdir(workdir)) == [".pantasks"]
     finally:
         collector.close()
-    assert collector.flights["stdscience"].fetches == 100
+    assert sum(collector.flights[s.name].fetches for s in servers) == scrapes
     assert tree(directory) == before
     assert not workdir.exists()
 
 
-def test_server_dir_untouched_after_100_ssh_scrapes(site, sshd, executor, tmp_path):
-    directory, client = site
+def test_server_dir_untouched_after_ssh_scrapes(history_site, sshd, executor, tmp_path):
+    directory, client, scrapes = history_site
     before = tree(directory)
     remote_work = tmp_path / "remote-home" / "work dir; $(touch pwned)"
-    # four configured names for the one server: 25 scrapes run 100 clients, four at a time over one connection
     servers = tuple(PantasksServer(name=f"remote{n}", directory=str(directory), client=client, host=sshd.host,
                                    timeout=10) for n in range(4))
     runner = SshRunner(sshd.host, SshConfig(sshd.user, sshd.known_hosts, sshd.port, sshd.key_file))
     collector = PantasksCollector(servers, {sshd.host: runner}, executor, 0.0, 300.0,
                                   remote_workdir=str(remote_work))
     try:
-        for _ in range(25):
+        for _ in range(scrapes // 4):
             text = scrape(collector, budget=10.0)
             assert [value(text, "ipp_pantasks_up", server=s.name) for s in servers] == [1] * 4
     finally:
         collector.close()
-    assert sum(collector.flights[s.name].fetches for s in servers) == 100
+    assert sum(collector.flights[s.name].fetches for s in servers) == scrapes
     assert tree(directory) == before
     assert os.readlink(remote_work / ".pantasks") == os.devnull and os.listdir(remote_work) == [".pantasks"]
     assert not list(tmp_path.rglob("pwned"))
+
+
+def test_history_stand_in_writes_history_where_it_runs(history_site, tmp_path):
+    """The stand-in must really write ./.pantasks, or the two tests above prove nothing."""
+    directory, client, _scrapes = history_site
+    env = {**os.environ, "PTOLEMY": str(directory / "ptolemy.rc")}
+    subprocess.run([client], input=b"echo x\nstatus -jobs\n", cwd=tmp_path, env=env, capture_output=True, timeout=20)
+    assert (tmp_path / ".pantasks").read_text().splitlines()[-2:] == ["echo x", "status -jobs"]
 
 
 def test_macros_not_loaded_is_up_and_not_defined(fake_server, local_collector):
