@@ -311,6 +311,7 @@ def soak(seconds: float, scrapers: int = 20, warmup: float = 10.0, base: Path | 
             process, url = start_exporter(site, temp / "exporter.log")
             churn = Churn(site)
             load = Scrapers(url, scrapers, result)
+            started = time.monotonic()
             try:
                 churn.start()
                 load.running.set()
@@ -319,9 +320,11 @@ def soak(seconds: float, scrapers: int = 20, warmup: float = 10.0, base: Path | 
                 saturate(site, load)
                 churn.calm.clear()
                 result.before = quiet_point(load, churn, process.pid)
-                for _ in range(max(1, int(seconds // 60))):  # a quiet point a minute, the last one is `after`
+                points = max(1, int(seconds // 60))  # a quiet point a minute; the last one is `after`
+                for n in range(points):
                     load.running.set()
-                    time.sleep(max(0.0, seconds - warmup) / max(1, int(seconds // 60)))
+                    # the whole soak, warm-up and saturation included, lasts `seconds` up to its last quiet point
+                    time.sleep(max(0.0, started + seconds * (n + 1) / points - time.monotonic()))
                     result.points.append(quiet_point(load, churn, process.pid))
                 result.after = result.points[-1]
             finally:

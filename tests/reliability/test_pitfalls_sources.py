@@ -150,12 +150,13 @@ def text_samples(text: str):
 def test_pitfall_03_no_timeout_hung_scrape(fake_server, sshd):
     silent = CountingListener()
     try:
-        db = {"user": "ipp_ro", "host": "127.0.0.1", "port": silent.port, "connect_timeout": "1s", "query_timeout": "1s"}
-        data = {"pantasks": {"servers": [fake_server("hung", FAKE_MODE="hang", timeout="30s"),
+        db = {"user": "ipp_ro", "host": "127.0.0.1", "port": silent.port, "connect_timeout": "4s", "query_timeout": "4s"}
+        # every source's own time limit is far beyond the scrape budget: only the budget can end the scrape
+        data = {"pantasks": {"servers": [fake_server("hung", FAKE_MODE="hang", timeout="4s"),
                                          {"name": "silentssh", "directory": "/tmp", "host": "127.0.0.1",
-                                          "timeout": "30s"}]},
+                                          "timeout": "4s"}]},
                 "ssh": {"user": sshd.user, "port": silent.port, "key_file": sshd.key_file,
-                        "known_hosts": sshd.known_hosts, "connect_timeout": "30s"},
+                        "known_hosts": sshd.known_hosts, "connect_timeout": "4s"},
                 "processing": {"databases": [{**db, "dbname": "gpc1"}]}, "nebulous": db}
         exporter = exporter_for(data)
         try:
