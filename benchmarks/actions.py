@@ -204,7 +204,7 @@ def report(args, tmp: Path, site, port: int, proc: subprocess.Popen) -> int:
     preview = timed(lambda: urllib.request.urlopen(preview_url, timeout=30).read(), args.repeat)
     faults = timed(lambda: urllib.request.urlopen(
         f"{base}/faults?dbname=gpc1&stage=chip&label={BIG}&fault=2&page=3", timeout=30).read(), args.repeat)
-    conn = site.ipp.connect("gpc1")
+    conn = site.ipp.connect("gpc1", tcp=True)  # over TCP, as the service connects
     params = {"label": BIG, "fault": 2, "limit": 50, "offset": 0}
 
     def raw() -> None:
