@@ -179,3 +179,16 @@ def test_webhook_refuses_hostile_bodies_with_4xx(client):
     for body in bodies:
         answer = client.post("/alertmanager", data=body, headers={**AUTH, "Content-Type": "application/json"})
         assert 400 <= answer.status_code < 500, (body[:40], answer.status_code)
+
+
+def test_a_restarted_service_does_not_run_the_incident_again(make_app, site, tmp_path):
+    label = _code2_label(site)
+    first = make_app()
+    assert first.test_client().post("/alertmanager", json=payload(label), headers=AUTH).status_code == 200
+    assert first.extensions["ipp_actions"].drain(30)
+    first.extensions["ipp_actions"].close()
+    second = make_app()  # same SQLite audit file: a restart
+    assert second.test_client().post("/alertmanager", json=payload(label), headers=AUTH).get_data(as_text=True) == \
+        "duplicate\n"
+    assert second.extensions["ipp_actions"].drain(30)
+    assert len(_calls(tmp_path / "ipp-bin")) == 1
