@@ -211,3 +211,35 @@ def http_get(url: str, timeout: float = 30.0) -> tuple[int, str]:
     """GET a URL; return the status and the body text."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.status, response.read().decode()
+
+
+def root_rows(root, sql: str, params=(), database: str | None = None) -> tuple:
+    """Run one statement as root (ConnParams) on its own short connection; return the rows."""
+    conn = root.connect(database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+class TableLock:
+    """LOCK TABLES <table> WRITE held on its own root connection (readers wait for it) until release()."""
+
+    def __init__(self, root, table: str) -> None:
+        self.root, self.table, self._conn = root, table, None
+
+    def take(self) -> None:
+        """Take the lock."""
+        self._conn = self.root.connect()
+        with self._conn.cursor() as cur:
+            cur.execute(f"LOCK TABLES {self.table} WRITE")  # a test constant, never data
+
+    def release(self) -> None:
+        """Release it and close the connection."""
+        if self._conn is not None:
+            with self._conn.cursor() as cur:
+                cur.execute("UNLOCK TABLES")
+            self._conn.close()
+            self._conn = None

@@ -24,10 +24,12 @@ from plugins.tools import IN_CI, need_tool
 from reliability_report import figure
 from reliability_site import (
     PantasksSite,
+    TableLock,
     db_entry,
     kill_group_from_pidfile,
     make_exporter,
     of_source,
+    root_rows,
     swap_files,
     timed_scrape,
     up,
@@ -157,14 +159,8 @@ def ride_out(name: str, exporter, affected: tuple[str, ...], inject: Callable[[]
 
 
 def root_query(site, sql: str, params=()):
-    """Run one statement as root (its own short connection)."""
-    conn = site.root.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    """Run one statement as root on the module's MariaDB."""
+    return root_rows(site.root, sql, params)
 
 
 def exporter_connections(site) -> list[int]:
@@ -185,27 +181,16 @@ def test_mariadb_killed_and_restarted(site, exporter):
 
 
 def test_table_locked(site, exporter):
-    locker = site.root.connect("gpc1")
-
-    def lock():
-        with locker.cursor() as cur:
-            cur.execute("LOCK TABLES chipRun WRITE")
-
-    def unlock():
-        with locker.cursor() as cur:
-            cur.execute("UNLOCK TABLES")
-        locker.close()
-
-    ride_out("table locked", exporter, ("processing/gpc1",), lock, unlock)
+    lock = TableLock(site.root, "gpc1.chipRun")
+    ride_out("table locked", exporter, ("processing/gpc1",), lock.take, lock.release)
 
 
 def test_connection_killed_mid_query(site, exporter):
-    locker = site.root.connect("gpc1")
+    lock = TableLock(site.root, "gpc1.chipRun")
     killed: list[int] = []
 
     def lock_then_kill():
-        with locker.cursor() as cur:
-            cur.execute("LOCK TABLES chipRun WRITE")
+        lock.take()
         deadline = time.monotonic() + TTL + 5
         while not killed and time.monotonic() < deadline:
             exporter.scrape(0.2)  # once the cached copy expires, this starts a fetch that blocks on the lock
@@ -216,12 +201,7 @@ def test_connection_killed_mid_query(site, exporter):
             time.sleep(0.02)
         assert killed, "the exporter's query was never seen running"
 
-    def unlock():
-        with locker.cursor() as cur:
-            cur.execute("UNLOCK TABLES")
-        locker.close()
-
-    ride_out("connection killed mid-query", exporter, ("processing/gpc1",), lock_then_kill, unlock)
+    ride_out("connection killed mid-query", exporter, ("processing/gpc1",), lock_then_kill, lock.release)
 
 
 def test_max_connections_reached(site, exporter):

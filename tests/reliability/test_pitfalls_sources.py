@@ -21,6 +21,7 @@ from reliability_site import (
     http_get,
     make_exporter,
     of_source,
+    root_rows,
     sample_map,
     served,
     timed_scrape,
@@ -40,17 +41,6 @@ def exporter_for(data: dict, **sections):
     """An exporter for the config sections given (short TTLs unless the test says otherwise)."""
     config = {"exporter": {"scrape_timeout": "5s", "timeout_offset": 0, "cache_ttl": 0, "max_stale": "5m"}, **data}
     return make_exporter(config, enabled=tuple(k for k in ("pantasks", "processing", "nebulous") if k in config))
-
-
-def root_exec(site, sql: str, params=(), database: str | None = None):
-    """One statement as root; returns the rows."""
-    conn = site.root.connect(database)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 class CountingListener:
@@ -222,7 +212,7 @@ def test_pitfall_05_overlapping_scrapes_pile_onto_the_backend(built_site, fake_s
 
 def com_select(site) -> int:
     """The server's global count of SELECT statements."""
-    return int(root_exec(site, "SHOW GLOBAL STATUS LIKE 'Com_select'")[0][1])
+    return int(root_rows(site.root, "SHOW GLOBAL STATUS LIKE 'Com_select'")[0][1])
 
 
 @pitfall(6)
@@ -256,10 +246,10 @@ def test_pitfall_07_connection_loss_never_recovered(built_site, pantasks_site, s
     try:
         before = timed_scrape(exporter, 10.0).samples
         assert all(up(before, s) == 1 for s in ("pantasks/remote", "processing/gpc1", "nebulous"))
-        ids = root_exec(built_site, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN ('ipp_ro', 'neb_ro')")
+        ids = root_rows(built_site.root, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN ('ipp_ro', 'neb_ro')")
         assert len(ids) == 2
         for (conn_id,) in ids:
-            root_exec(built_site, "KILL %s", (conn_id,))
+            root_rows(built_site.root, "KILL %s", (conn_id,))
         assert sshd.drop_connections() > 0
         after = timed_scrape(exporter, 10.0).samples
     finally:
@@ -393,7 +383,7 @@ def test_pitfall_16_sql_injection_from_string_built_queries(built_site):
     info = {d["label"]: d["priority"] for d in (dict(k[1]) for k in samples if k[0] == "ipp_processing_label_info")}
     for n, label in enumerate(HOSTILE_LABELS):
         assert info[label] == str(500 + n), label  # each label finds exactly its own row
-    assert root_exec(built_site, "SELECT COUNT(*) FROM Label", database="gpc1")[0][0] >= len(HOSTILE_LABELS)
+    assert root_rows(built_site.root, "SELECT COUNT(*) FROM Label", database="gpc1")[0][0] >= len(HOSTILE_LABELS)
     sources = {str(p.relative_to(ROOT)): p.read_text() for p in sorted((ROOT / "exporter").rglob("*.py"))}
     assert string_built_queries(sources) == []
 
