@@ -86,6 +86,7 @@ class Site:
     conn: object = None
     neb: object = None
     revert_clock: dict = field(default_factory=dict)  # seconds since each (server, revert task) last ran
+    retry_wait: dict = field(default_factory=dict)  # stage -> seconds until its reopened items are picked up again
 
     def open(self) -> "Site":
         """Open the two connections every event and step use."""
@@ -147,8 +148,12 @@ def run_reverts(site: Site, seconds: float | None = None) -> tuple[int, list[str
 
     `seconds` is the simulated time since the last call (None: every active revert task runs now). Returns
     (rows changed, failures); a tool's database error is a failed job of its task, as in pantasks."""
-    return reverts.run_due(site.conn, site.dbname, site.servers, lambda server: _running(site, server),
-                           site.revert_clock, seconds)
+    ran: list[str] = []
+    result = reverts.run_due(site.conn, site.dbname, site.servers, lambda server: _running(site, server),
+                             site.revert_clock, seconds, ran)
+    stages = {task: stage for stage, task in REVERT_STAGES.items()}
+    site.retry_wait.update({stages[task]: reverts.RETRY_DELAY for task in ran if task in stages})
+    return result
 
 
 def _faulted_items(conn, stage: str, code: int) -> set[tuple]:
@@ -167,7 +172,8 @@ IDLE_STAGES = tuple(stage for stage in dbev.PROCESSING_ORDER if stage not in STA
 
 def step_rates(site: Site) -> Rates:
     """The site's rates, with the work of servers that are not running and of stages no server runs stopped."""
-    stopped: dict = {"idle_stages": tuple(dict.fromkeys((*site.rates.idle_stages, *IDLE_STAGES)))}
+    stopped: dict = {"idle_stages": tuple(dict.fromkeys((*site.rates.idle_stages, *IDLE_STAGES))),
+                     "retries_waiting": tuple(stage for stage, wait in site.retry_wait.items() if wait > 0)}
     for server, fields in _STOPS.items():
         if not _running(site, server):
             stopped.update(fields)
@@ -196,6 +202,7 @@ def step(site: Site, seconds: float) -> dict:
     before = job_counts(site.conn)
     moved = advance(site.conn, site.rng, step=1, neb_conn=site.neb, rates=step_rates(site))
     done = record_jobs(site, before, job_counts(site.conn))
+    site.retry_wait = {stage: wait - seconds for stage, wait in site.retry_wait.items() if wait > seconds}
     work = wanted_jobs(site, done)
     for name, directory in site.servers.items():
         sim.advance(directory, seconds, work=work.get(name))

@@ -45,6 +45,7 @@ REVERT_TASKS = {
                                          per_label=False),
     "register.exp.revert": RevertTask("regtool", "-revertprocessedexp", ("-fault", "2"), 600.0, per_label=False),
 }
+RETRY_DELAY = 180.0  # seconds from a revert to the retried item's end: load poll ($LOADEXEC) plus the job's run
 REVERT_STAGES = {"chip": "chip.revert", "camera": "camera.revert", "fake": "fake.revert", "warp": "warp.revert.warped",
                  "stack": "stack.revert", "diff": "diff.revert", "dist": "dist.revert",
                  "registration": "register.imfile.revert"}
@@ -75,11 +76,12 @@ def _due(clock: dict, server: str, task: str, seconds: float | None) -> bool:
 
 
 def run_due(conn, dbname: str, servers: dict[str, Path], running: Callable[[str], bool], clock: dict,
-            seconds: float | None = None) -> tuple[int, list[str]]:
+            seconds: float | None = None, ran: list[str] | None = None) -> tuple[int, list[str]]:
     """Every active revert task of every running server runs its tool once its period has passed on `clock`.
 
-    `seconds`: simulated time since the last call (None: every active revert task runs now). Returns (rows
-    changed, failures); a tool's database error is a failed job of its task, as in pantasks."""
+    `seconds`: simulated time since the last call (None: every active revert task runs now); the tasks that ran
+    are appended to `ran`. Returns (rows changed, failures); a tool's database error is a failed job of its task,
+    as in pantasks."""
     changed, failures = 0, []
     for server, directory in servers.items():
         if not running(server):
@@ -99,4 +101,6 @@ def run_due(conn, dbname: str, servers: dict[str, Path], running: Callable[[str]
                 continue
             sim.record_finished(directory, task, good=1, failed=0)
             changed += deleted + updated
+            if ran is not None:
+                ran.append(task)
     return changed, failures

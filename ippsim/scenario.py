@@ -248,6 +248,9 @@ class Rates:
     # codes the revert tasks retry, e.g. ((2, 1),).
     fault_weights: tuple[tuple[int, int], ...] = ()
     idle_stages: tuple[str, ...] = ()  # stages no pantasks server runs: their components are not processed
+    # stages a revert just reopened: their items with a persistent cause wait until pantasks picks them up again
+    # (load poll + job run time), so a scrape sees the revert's dip before they fault again
+    retries_waiting: tuple[str, ...] = ()
 
 
 def advance(conn, rng: random.Random, step: int = 1, *, neb_conn=None, rates: Rates = Rates()) -> dict:

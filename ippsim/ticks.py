@@ -72,6 +72,8 @@ def _process_components(conn, rng, hosts, rates, out) -> None:
             continue
         pending = ev.pending_components(conn, stage, limit=_LIMIT)
         repeats = recurring_codes(conn, stage)
+        if stage in rates.retries_waiting and repeats:
+            pending = [row for row in pending if (row[0], str(row[1])) not in repeats]
         # retried items come first (the load task lists the old runs a revert reopened before newer work)
         first = [row for row in pending if (row[0], str(row[1])) in repeats][:rates.components_per_tick]
         rest = [row for row in pending if (row[0], str(row[1])) not in repeats] if first else pending
