@@ -70,6 +70,9 @@ class SourceCollector(Protocol):
     def collect(self, deadline: float) -> Collected:
         """Fetch (or reuse cached data) and describe the families; return by `deadline` (the exporter's clock)."""
 
+    # Optional, and preferred: `request() -> Callable[[float], Collected]` starts the fetches without waiting and
+    # returns the call that waits until a deadline; the exporter then serves the scrape in the request's thread.
+
 
 SELF_METRICS = (
     MetricSpec("ipp_scrape_collector_success", "gauge", "1 if the collector ran without error on this scrape.", ("collector",)),
@@ -185,13 +188,22 @@ class Exporter:
     def _run(self, budget: float, render: bool) -> tuple[list[tuple[Collected, Piece | None]], Families]:
         start = self._clock()
         deadline = start + budget
-        futures = {c.name: self._pool.submit(self._timed, c, deadline, render) for c in self.collectors}
-        wait(futures.values(), timeout=max(0.0, deadline - self._clock()) + 0.05)
+        # A collector with request() is asked first and waited on after: every fetch starts now, and a cached
+        # scrape is served in this thread with no hand-off. Others (collect() only) run in the pool.
+        pooled = {c.name: self._pool.submit(self._timed, c, deadline, render)
+                  for c in self.collectors if not hasattr(c, "request")}
+        requested = [(c, self._isolated(c.name, c.request)) for c in self.collectors if hasattr(c, "request")]
+        outcomes = {}
+        for collector, finish in requested:
+            outcome = self._isolated(collector.name, lambda: self._finish(collector, finish, deadline, render))
+            outcomes[collector.name] = (self._clock() - start, outcome if finish is not None else None)
+        wait(pooled.values(), timeout=max(0.0, deadline - self._clock()) + 0.05)
+        for name, future in pooled.items():
+            outcomes[name] = self._result(name, future, start)
         own = Families(SELF_METRICS)
         results = []
         sources: list[SourceHealth] = []
-        for name, future in sorted(futures.items()):
-            took, outcome = self._result(name, future, start)
+        for name, (took, outcome) in sorted(outcomes.items()):
             own.add("ipp_scrape_collector_duration_seconds", [name], took)
             own.add("ipp_scrape_collector_success", [name], 1 if outcome else 0)
             if outcome:
@@ -204,6 +216,19 @@ class Exporter:
             if health.fetches is not None:
                 own.add("ipp_source_fetches_total", [health.source], health.fetches)
         return results, own
+
+    def _finish(self, collector: SourceCollector, finish, deadline: float, render: bool):
+        collected = finish(deadline)
+        return collected, self._rendered[collector.name].piece(collected) if render else None
+
+    @staticmethod
+    def _isolated(name: str, call):
+        """Run one collector step; any error is logged and that collector counts as failed (None)."""
+        try:
+            return call()
+        except Exception:  # the one deliberate catch-all: a collector's failure never blanks the others
+            log.exception("collector %s failed", name)
+            return None
 
     def _timed(self, collector: SourceCollector, deadline: float, render: bool):
         start = self._clock()

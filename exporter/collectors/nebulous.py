@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from typing import Callable
 
-from exporter.cache import Fetched, SingleFlight
+from exporter.cache import Fetched, SingleFlight, Ticket
 from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
 from exporter.db import Database, Session
 from exporter.metrics import Families, MetricSpec
@@ -61,8 +62,15 @@ class NebulousCollector:
         return n.parse_volumes(session.query(VOLUMES_SQL))
 
     def collect(self, deadline: float) -> Collected:
-        """Wait for the cached or newly fetched volume list until the deadline; families built on use."""
-        fetched = self.flight.get(deadline)
+        """Request the volume list and wait for it until the deadline."""
+        return self.request()(deadline)
+
+    def request(self) -> Callable[[float], Collected]:
+        """Request the volume list without waiting; return the call that waits until a deadline."""
+        return partial(self._answered, self.flight.start())
+
+    def _answered(self, ticket: Ticket, deadline: float) -> Collected:
+        fetched = ticket.result(deadline)
         if fetched.error is not None:
             log.warning("nebulous database: %s", fetched.error)
         return Collected(lambda: self._families(fetched), [SourceHealth.of("nebulous", fetched)],

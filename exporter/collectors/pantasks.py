@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
 
-from exporter.cache import Fetched, SingleFlight
+from exporter.cache import Fetched, SingleFlight, Ticket
 from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
 from exporter.config import Config, PantasksServer
 from exporter.metrics import Families, MetricSpec
@@ -194,9 +194,16 @@ class PantasksCollector:
         return replace(report, **filled) if filled else report
 
     def collect(self, deadline: float) -> Collected:
-        """Request every server's data at once, then wait for the fetches until the deadline; families built on use."""
+        """Request every server's data and wait for it until the deadline."""
+        return self.request()(deadline)
+
+    def request(self) -> Callable[[float], Collected]:
+        """Request every server's data at once without waiting; return the call that waits until a deadline."""
         # fresh data is taken when requested: waiting on a hung server must not let the others' copies expire
         tickets = {server.name: self._flights[server.name].start() for server in self._servers}
+        return partial(self._answered, tickets)
+
+    def _answered(self, tickets: dict[str, Ticket], deadline: float) -> Collected:
         answers = {name: ticket.result(deadline) for name, ticket in tickets.items()}
         for name, fetched in answers.items():
             if fetched.error is not None and not fetched.ok:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Callable
 
-from exporter.cache import Fetched, SingleFlight
+from exporter.cache import Fetched, SingleFlight, Ticket
 from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
 from exporter.db import Database, Session
 from exporter.faults_sql import faults_sql
@@ -183,8 +183,15 @@ class ProcessingCollector:
         return rows[0] if rows else ()
 
     def collect(self, deadline: float) -> Collected:
-        """Request every database's snapshot at once, wait for the fetches until the deadline; families built on use."""
+        """Request every database's snapshot and wait for them until the deadline."""
+        return self.request()(deadline)
+
+    def request(self) -> Callable[[float], Collected]:
+        """Request every database's snapshot at once without waiting; return the call that waits until a deadline."""
         tickets = [(src.db.name, src.flight.start()) for src in self.sources]  # the databases are read in parallel
+        return partial(self._answered, tickets)
+
+    def _answered(self, tickets: list[tuple[str, Ticket]], deadline: float) -> Collected:
         answers = [(name, ticket.result(deadline)) for name, ticket in tickets]
         for name, fetched in answers:
             if fetched.error is not None:
