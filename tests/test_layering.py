@@ -33,3 +33,24 @@ def test_layering_check_catches_a_forbidden_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from ..transport import Runner\nimport paramiko\n")
     assert {"transport", "paramiko"} <= imported_modules(bad)
+
+
+PRODUCT = [pathlib.Path(__file__).resolve().parent.parent / name for name in ("exporter", "actions")]
+
+
+def simulator_imports(path: pathlib.Path) -> set[str]:
+    """The ippsim modules a file imports."""
+    return {m for m in imported_modules(path) if m.split(".")[0] == "ippsim"}
+
+
+def test_product_packages_never_import_the_simulator():
+    files = [path for package in PRODUCT if package.is_dir() for path in sorted(package.rglob("*.py"))]
+    assert any("exporter" in path.parts for path in files), "no exporter modules found"
+    offenders = {str(path): sorted(simulator_imports(path)) for path in files if simulator_imports(path)}
+    assert not offenders, f"the product (shipped without ippsim) imports it: {offenders}"
+
+
+def test_simulator_import_check_catches_both_forms(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import ippsim.procs\nfrom ippsim.sshd import SshdServer\n")
+    assert simulator_imports(bad) == {"ippsim.procs", "ippsim.sshd"}
