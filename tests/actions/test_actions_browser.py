@@ -53,3 +53,15 @@ def test_login_preview_confirm_result_in_a_browser(app, site, serve_app, browser
                       " WHERE r.state = 'new' AND i.fault = 3 AND r.label = %s", (label,)) == [(0,)]
     browser.get(f"{base}/audit")
     assert f"label:gpc1/{label}" in browser.find_element(By.ID, "audit").text
+
+    # a GET of another preview changes nothing; a POST from the page without the CSRF token is refused
+    before = rows(site, "SELECT COUNT(*) FROM chipRun WHERE state = 'drop'")
+    browser.get(f"{base}/actions/label-drop?dbname=gpc1&label={label}")
+    assert "chiptool -updaterun -set_state drop" in browser.find_element(By.ID, "steps").text
+    assert rows(site, "SELECT COUNT(*) FROM chipRun WHERE state = 'drop'") == before
+    status = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/actions/label-drop', {method: 'POST', body: new URLSearchParams({dbname: 'gpc1', label: arguments[0]})})"
+        ".then(r => done(r.status), e => done(String(e)));", label)
+    assert status == 400
+    assert rows(site, "SELECT COUNT(*) FROM chipRun WHERE state = 'drop'") == before
