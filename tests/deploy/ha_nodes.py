@@ -10,6 +10,7 @@ from typing import Iterator
 
 import yaml
 from deploy_procs import default_args, http_json, load_render, ports, server, wait_until
+from plugins.tools import need_tool
 
 TOKEN = "ha-test-token"  # the bearer token every webhook of these tests carries
 PEER_TIMEOUT = 3.0  # --cluster.peer-timeout: how long the second node waits for the first's notification
@@ -69,3 +70,16 @@ def alertmanager_pair(binary: str, tmp: Path, webhook_bases: list[str]) -> Itera
         wait_until(lambda: all(len(http_json(f"{am}/api/v2/status")["cluster"]["peers"]) == 2 for am in (am1, am2)),
                    20, "the two Alertmanagers to see each other")
         yield [am1, am2]
+
+
+@contextlib.contextmanager
+def victoria_metrics(tmp: Path) -> Iterator[str]:
+    """Debian's victoria-metrics with the flags of deploy/victoria/victoria-metrics.default on a loopback port
+    (no query latency offset, no cache, so fresh samples are answered at once); yields its base URL."""
+    (port,) = ports(1)
+    args = default_args("victoria/victoria-metrics.default", {"ippmon01:8428": f"127.0.0.1:{port}"})
+    args = [a for a in args if not a.startswith("-storageDataPath")] + [
+        f"-storageDataPath={tmp / 'victoria'}", "-search.latencyOffset=0s", "-search.disableCache"]
+    url = f"http://127.0.0.1:{port}"
+    with server([need_tool("victoria-metrics"), *args], f"{url}/health", tmp / "victoria.log"):
+        yield url

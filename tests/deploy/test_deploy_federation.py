@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from deploy_procs import ROOT, default_args, http_json, ports, server, wait_until
+from deploy_procs import ROOT, http_json, ports, server, wait_until
+from ha_nodes import victoria_metrics
 from plugins.mariadb import TEST_ACCOUNTS
 from plugins.tools import need_tool
 
@@ -92,19 +93,16 @@ def federation(two_sites, tmp_path_factory):
     """VictoriaMetrics, two exporters, two site Prometheus servers and the global one; yields their base URLs."""
     tmp = tmp_path_factory.mktemp("federation")
     shutil.copytree(ROOT / "alerts", tmp / "ipp-alerts")
-    prometheus, victoria_bin = need_tool("prometheus"), need_tool("victoria-metrics")
-    vm_port, global_port, *site_ports = ports(2 + 2 * len(SITES))
-    vm_args = default_args("victoria/victoria-metrics.default", {"ippmon01:8428": f"127.0.0.1:{vm_port}"})
-    vm_args = [a for a in vm_args if not a.startswith("-storageDataPath")] + [
-        f"-storageDataPath={tmp / 'victoria'}", "-search.latencyOffset=0s", "-search.disableCache"]
-    with server([victoria_bin, *vm_args], f"http://127.0.0.1:{vm_port}/health", tmp / "victoria.log"):
+    prometheus = need_tool("prometheus")
+    global_port, *site_ports = ports(1 + 2 * len(SITES))
+    with victoria_metrics(tmp) as victoria:
         with _sites(tmp, two_sites, prometheus, site_ports) as site_urls:
             targets = [u.removeprefix("http://") for u in site_urls.values()]
-            config = global_prometheus_config(tmp, targets, f"127.0.0.1:{vm_port}")
+            config = global_prometheus_config(tmp, targets, victoria.removeprefix("http://"))
             url = f"http://127.0.0.1:{global_port}"
             with server([prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'global'}",
                          f"--web.listen-address=127.0.0.1:{global_port}"], f"{url}/-/ready", tmp / "global.log"):
-                yield {"sites": site_urls, "global": url, "victoria": f"http://127.0.0.1:{vm_port}"}
+                yield {"sites": site_urls, "global": url, "victoria": victoria}
 
 
 class _sites:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from deploy_procs import ROOT, http_json, load_render, ports, wait_until
-from ha_nodes import PEER_TIMEOUT, TOKEN, alertmanager_pair, prometheus_replica
+from ha_nodes import PEER_TIMEOUT, TOKEN, alertmanager_pair, prometheus_replica, victoria_metrics
 from plugins.tools import need_tool
 
 HA = ROOT / "deploy" / "ha"
@@ -64,13 +64,16 @@ class Receiver:
                 and n["payload"]["commonLabels"].get("alertname") == INCIDENT["alertname"]]
 
 
-def prometheus_config(tmp_path: Path, alertmanagers: list[str]) -> Path:
-    """deploy/ha/prometheus.yml with test timing, one incident rule, loopback Alertmanagers and only self-scrape."""
+def prometheus_config(tmp_path: Path, alertmanagers: list[str], victoria: str) -> Path:
+    """deploy/ha/prometheus.yml with test timing, one incident rule, loopback Alertmanagers and VictoriaMetrics,
+    and one scrape job (of a dead target, so both replicas write the same `up` series)."""
     config = yaml.safe_load((HA / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": alertmanagers}]
     config["rule_files"] = [str(tmp_path / "incident.rules.yml")]
-    config.pop("remote_write")  # long-term storage has its own test (test_deploy_federation.py)
+    (remote,) = config["remote_write"]
+    remote["url"] = f"http://{victoria}/api/v1/write"
+    remote["queue_config"]["batch_send_deadline"] = "1s"
     config["scrape_configs"] = [{"job_name": "prometheus", "static_configs": [{"targets": ["127.0.0.1:1"]}]}]
     rule = {"alert": INCIDENT["alertname"], "expr": "vector(1)",
             "labels": {k: v for k, v in INCIDENT.items() if k != "alertname"}}
@@ -86,12 +89,14 @@ def ha_stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ha")
     prometheus, alertmanager = need_tool("prometheus"), need_tool("alertmanager", "prometheus-alertmanager")
     prom1, prom2 = ports(2)
-    with Receiver() as receiver1, Receiver() as receiver2, \
+    with Receiver() as receiver1, Receiver() as receiver2, victoria_metrics(tmp) as victoria, \
             alertmanager_pair(alertmanager, tmp, [receiver1.url, receiver2.url]) as (am1, am2):
-        config = prometheus_config(tmp, [am.removeprefix("http://") for am in (am1, am2)])
+        config = prometheus_config(tmp, [am.removeprefix("http://") for am in (am1, am2)],
+                                   victoria.removeprefix("http://"))
         with prometheus_replica(prometheus, tmp, config, "ippmon01", prom1) as p1, \
                 prometheus_replica(prometheus, tmp, config, "ippmon02", prom2) as p2:
-            yield {"alertmanagers": [am1, am2], "prometheus": [p1, p2], "receivers": [receiver1, receiver2]}
+            yield {"alertmanagers": [am1, am2], "prometheus": [p1, p2], "receivers": [receiver1, receiver2],
+                   "victoria": victoria}
 
 
 def test_the_replicas_differ_only_in_their_replica_label(ha_stack):
@@ -153,3 +158,19 @@ def test_a_silence_made_on_one_node_holds_on_the_other(ha_stack):
     got = wait_until(states, 10, "the silenced alert to be suppressed on the second node")
     assert got["ipp016"]["silencedBy"] == [silence_id]
     assert got["ipp020"]["state"] == "active"
+
+
+def test_the_long_term_store_gets_one_series_from_the_pair(ha_stack):
+    for url in ha_stack["prometheus"]:  # both replicas write ...
+        def written(url=url):
+            text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+            return re.search(r"^prometheus_remote_storage_(?:succeeded_)?samples_total\S* [1-9]", text, re.M)
+
+        wait_until(written, 20, f"{url} to write into VictoriaMetrics")
+
+    def series():
+        found = http_json(f"{ha_stack['victoria']}/api/v1/series?match[]=up")["data"]
+        return found or None
+
+    found = wait_until(series, 20, "the pair's `up` series in VictoriaMetrics")
+    assert len(found) == 1 and "replica" not in found[0], found  # ... the same series, once
