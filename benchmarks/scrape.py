@@ -140,7 +140,7 @@ def storm(served: Served, clients: int, rounds: int) -> tuple[list[float], int]:
     for _ in range(rounds):
         gate = threading.Barrier(clients)
 
-        def one() -> None:
+        def one(gate: threading.Barrier = gate) -> None:
             nonlocal failures
             gate.wait(timeout=60)
             try:

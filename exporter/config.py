@@ -132,7 +132,8 @@ class _Section:
     """Typed reads from one YAML mapping, recording problems instead of raising."""
 
     def __init__(self, data: Any, path: str, problems: list[str]) -> None:
-        self.path, self.problems, self.used = path, problems, set()
+        self.path, self.problems = path, problems
+        self.used: set[str] = set()
         if not isinstance(data, dict):
             problems.append(f"{path or '(top level)'}: expected a mapping")
             data = {}
@@ -323,7 +324,7 @@ def config_from_data(data: Any, source: str = "config") -> Config:
     """Validate parsed YAML; raise ConfigError listing every problem."""
     problems: list[str] = []
     top = _Section({} if data is None else data, "", problems)
-    parts = {}
+    parts: dict[str, Any] = {}
     for key, reader in _SECTIONS.items():
         value = top.raw(key)
         if value is not _MISSING:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import select
-import math
 import shlex
 import signal
 import subprocess
@@ -243,6 +243,8 @@ class SshRunner:
                         client.close()
                     self._client = client = self._connect(deadline)
                     transport = client.get_transport()
+                if client is None or transport is None:
+                    raise ConnectFailed(self.host, "connection closed while it was being set up")
                 try:
                     return transport.open_session(timeout=max(0.05, min(self.ssh.connect_timeout,
                                                                          deadline - time.monotonic())))
@@ -302,7 +304,7 @@ class SshRunner:
                 return None, b""
             busy = False
             if pending and channel.send_ready():
-                sent = channel.send(pending[:_CHUNK])
+                sent = channel.send(bytes(pending[:_CHUNK]))
                 pending = pending[sent:]
                 if not pending:
                     channel.shutdown_write()

@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Hashable, Iterable, Protocol, Sequence
 
 from prometheus_client.core import Metric
@@ -178,7 +179,7 @@ class Exporter:
     def expose(self, budget: float) -> Exposition:
         """One scrape as exposition bytes: each collector's cached rendering plus this scrape's self-metrics."""
         results, own = self._run(budget, render=True)
-        return Exposition([piece for _, piece in results] + [Piece.render(own.families())])
+        return Exposition([piece for _, piece in results if piece is not None] + [Piece.render(own.families())])
 
     def scrape(self, budget: float) -> list[Metric]:
         """One scrape as metric families (for callers that read samples rather than bytes)."""
@@ -195,8 +196,9 @@ class Exporter:
         requested = [(c, self._isolated(c.name, c.request)) for c in self.collectors if hasattr(c, "request")]
         outcomes = {}
         for collector, finish in requested:
-            outcome = self._isolated(collector.name, lambda: self._finish(collector, finish, deadline, render))
-            outcomes[collector.name] = (self._clock() - start, outcome if finish is not None else None)
+            outcome = None if finish is None else self._isolated(
+                collector.name, partial(self._finish, collector, finish, deadline, render))
+            outcomes[collector.name] = (self._clock() - start, outcome)
         wait(pooled.values(), timeout=max(0.0, deadline - self._clock()) + 0.05)
         for name, future in pooled.items():
             outcomes[name] = self._result(name, future, start)

@@ -15,16 +15,16 @@ from exporter.parsers import nebulous as n
 
 log = logging.getLogger(__name__)
 
-V = ("host", "volume")
+PER_VOLUME = ("host", "volume")
 
 METRICS = (
     MetricSpec("ipp_nebulous_db_up", "gauge", "1 when the nebulous database answered."),
     MetricSpec("ipp_nebulous_volume_state", "gauge", "1 for the volume's state: up, repair, down or allocate_only.",
                ("host", "volume", "state")),
-    MetricSpec("ipp_nebulous_volume_mounted", "gauge", "1 when a mountedvol row exists for the volume.", V),
-    MetricSpec("ipp_nebulous_volume_size_bytes", "gauge", "Volume size (mountedvol.total x 1024).", V),
-    MetricSpec("ipp_nebulous_volume_used_bytes", "gauge", "Volume space used (mountedvol.used x 1024).", V),
-    MetricSpec("ipp_nebulous_volume_df_ok", "gauge", "0 when nebdiskd wrote its total=1/used=1 placeholder instead of df figures.", V),
+    MetricSpec("ipp_nebulous_volume_mounted", "gauge", "1 when a mountedvol row exists for the volume.", PER_VOLUME),
+    MetricSpec("ipp_nebulous_volume_size_bytes", "gauge", "Volume size (mountedvol.total x 1024).", PER_VOLUME),
+    MetricSpec("ipp_nebulous_volume_used_bytes", "gauge", "Volume space used (mountedvol.used x 1024).", PER_VOLUME),
+    MetricSpec("ipp_nebulous_volume_df_ok", "gauge", "0 when nebdiskd wrote its total=1/used=1 placeholder instead of df figures.", PER_VOLUME),
     MetricSpec("ipp_nebulous_skipped_rows_total", "counter", "Volume rows that did not fit the expected shape and were skipped."),
 )
 

@@ -34,36 +34,36 @@ from exporter.transport import LocalRunner, Runner, SshRunner
 
 log = logging.getLogger(__name__)
 
-S = ("server",)
-T = ("server", "task")
-N = ("server", "dbname", "state")
+PER_SERVER = ("server",)
+PER_TASK = ("server", "task")
+PER_NIGHT_STATE = ("server", "dbname", "state")
 
 METRICS = (
-    MetricSpec("ipp_pantasks_up", "gauge", "1 when pantasks_client reached the server and a status table came back.", S),
-    MetricSpec("ipp_pantasks_busy", "gauge", "1 when the client answered 'server is busy...' for a command.", S),
-    MetricSpec("ipp_pantasks_scheduler_running", "gauge", "1 when status says 'Scheduler is running'.", S),
-    MetricSpec("ipp_pantasks_controller_running", "gauge", "1 when status says 'Controller is running'.", S),
-    MetricSpec("ipp_pantasks_task_active", "gauge", "1 when the task is active (status flag 1 '+').", T),
-    MetricSpec("ipp_pantasks_task_valid", "gauge", "1 when the task is inside its time ranges (status flag 2 '+').", T),
-    MetricSpec("ipp_pantasks_task_running", "gauge", "Nrun as printed (Njobs-Ngood-Nfail-Ntime); negative values are a signal.", T),
-    MetricSpec("ipp_pantasks_task_jobs_total", "counter", "Njobs: jobs started since the server started or its stats were reset.", T),
-    MetricSpec("ipp_pantasks_task_succeeded_total", "counter", "Ngood: jobs that exited 0.", T),
-    MetricSpec("ipp_pantasks_task_failed_total", "counter", "Nfail: jobs that exited non-zero or crashed.", T),
-    MetricSpec("ipp_pantasks_task_timed_out_total", "counter", "Ntime: local jobs that timed out (a count, not a time).", T),
+    MetricSpec("ipp_pantasks_up", "gauge", "1 when pantasks_client reached the server and a status table came back.", PER_SERVER),
+    MetricSpec("ipp_pantasks_busy", "gauge", "1 when the client answered 'server is busy...' for a command.", PER_SERVER),
+    MetricSpec("ipp_pantasks_scheduler_running", "gauge", "1 when status says 'Scheduler is running'.", PER_SERVER),
+    MetricSpec("ipp_pantasks_controller_running", "gauge", "1 when status says 'Controller is running'.", PER_SERVER),
+    MetricSpec("ipp_pantasks_task_active", "gauge", "1 when the task is active (status flag 1 '+').", PER_TASK),
+    MetricSpec("ipp_pantasks_task_valid", "gauge", "1 when the task is inside its time ranges (status flag 2 '+').", PER_TASK),
+    MetricSpec("ipp_pantasks_task_running", "gauge", "Nrun as printed (Njobs-Ngood-Nfail-Ntime); negative values are a signal.", PER_TASK),
+    MetricSpec("ipp_pantasks_task_jobs_total", "counter", "Njobs: jobs started since the server started or its stats were reset.", PER_TASK),
+    MetricSpec("ipp_pantasks_task_succeeded_total", "counter", "Ngood: jobs that exited 0.", PER_TASK),
+    MetricSpec("ipp_pantasks_task_failed_total", "counter", "Nfail: jobs that exited non-zero or crashed.", PER_TASK),
+    MetricSpec("ipp_pantasks_task_timed_out_total", "counter", "Ntime: local jobs that timed out (a count, not a time).", PER_TASK),
     MetricSpec("ipp_pantasks_queue_jobs", "gauge", "Jobs in the pantasks queue by state.", ("server", "state")),
     MetricSpec("ipp_pantasks_label_info", "gauge", "1 for each label the server processes (show.labels).", ("server", "label")),
     MetricSpec("ipp_pantasks_controller_host_state", "gauge", "1 for the controller host's current state (controller status).",
                ("server", "host", "state")),
-    MetricSpec("ipp_pantasks_parse_errors_total", "counter", "Lines that looked like data but did not parse.", S),
-    MetricSpec("ipp_nightly_science_state", "gauge", "1 for the state of the newest ns.show.dates page per database.", N),
+    MetricSpec("ipp_pantasks_parse_errors_total", "counter", "Lines that looked like data but did not parse.", PER_SERVER),
+    MetricSpec("ipp_nightly_science_state", "gauge", "1 for the state of the newest ns.show.dates page per database.", PER_NIGHT_STATE),
     MetricSpec("ipp_nightly_science_date_timestamp_seconds", "gauge", "Midnight UTC of the newest ns.show.dates page's date.",
                ("server", "dbname")),
     # added beyond the contract: the current ns.show.dates format also carries these per page
-    MetricSpec("ipp_nightly_science_stack_state", "gauge", "1 for nsStackState of the newest ns.show.dates page per database.", N),
-    MetricSpec("ipp_nightly_science_diff_state", "gauge", "1 for nsDiffState of the newest ns.show.dates page per database.", N),
+    MetricSpec("ipp_nightly_science_stack_state", "gauge", "1 for nsStackState of the newest ns.show.dates page per database.", PER_NIGHT_STATE),
+    MetricSpec("ipp_nightly_science_diff_state", "gauge", "1 for nsDiffState of the newest ns.show.dates page per database.", PER_NIGHT_STATE),
     MetricSpec("ipp_nightly_science_observing_state", "gauge",
-               "1 for nsObservingState of the newest ns.show.dates page per database.", N),
-    MetricSpec("ipp_pantasks_controller_active", "gauge", "1 when controller status answered with host/job stacks.", S),
+               "1 for nsObservingState of the newest ns.show.dates page per database.", PER_NIGHT_STATE),
+    MetricSpec("ipp_pantasks_controller_active", "gauge", "1 when controller status answered with host/job stacks.", PER_SERVER),
     # status -taskstats (TaskOps.c ListTaskStats), since the server started or `status -taskstatsreset`
     MetricSpec("ipp_pantasks_task_job_duration_seconds", "gauge",
                "Tmin/Tave/Tmax of status -taskstats per result (all, success, failure); absent before the first job.",
@@ -75,7 +75,7 @@ METRICS = (
                "1 when the server knows the ippTasks macro; 0 when it answered 'Command not found' (macros not loaded).",
                ("server", "macro")),
     MetricSpec("ipp_pantasks_misaligned_sections_total", "counter",
-               "Client-run sections dropped because an earlier busy answer put the replies out of step.", S),
+               "Client-run sections dropped because an earlier busy answer put the replies out of step.", PER_SERVER),
 )
 MACROS = ("show.labels", "ns.show.dates")
 # ClientReport field -> section: what a client run may lose to a busy answer and get back from the last good run

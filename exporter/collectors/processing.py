@@ -167,7 +167,7 @@ class ProcessingCollector:
         for i in range(0, len(pending), LABEL_CHUNK):
             chunk = pending[i:i + LABEL_CHUNK]
             sql = LABELS_SQL.format(placeholders=", ".join(["%s"] * len(chunk)))
-            labels.update(p.parse_labels(session.query(sql, chunk)))
+            labels.update(p.parse_label_priorities(session.query(sql, chunk)))
         return p.ProcessingSnapshot(faults, by_host, runs, labels, summit, skipped_f + skipped_r, masked, burning)
 
     def _night_totals(self, session: Session, max_id: int, start: datetime, end: datetime):

@@ -1,5 +1,11 @@
 """Pure parsers: text in, frozen records out; stdlib only, no I/O (tests/test_layering.py enforces it)."""
 
 
-class ParseError(ValueError):
-    """The input is clearly not the expected output (wrong structure), as opposed to a skipped line."""
+from __future__ import annotations
+
+
+def column_text(value: object) -> str:
+    """A database column as text: bytes decoded as latin-1 (byte for byte), NULL as the empty string."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return "" if value is None else str(value)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from exporter.parsers import column_text
+
 # neb-host sets up = 1/1, repair = 0/1, down = 0/0; 1/0 cannot be set with neb-host but can exist in the table.
 VOLUME_STATES = ("up", "repair", "down", "allocate_only")
 KIB = 1024  # mountedvol.total/used are df 1K-blocks
@@ -37,12 +39,6 @@ class Volume:
     used_bytes: int | None
 
 
-def _text(value) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("latin-1")
-    return "" if value is None else str(value)
-
-
 def parse_volume(row: Sequence) -> Volume:
     """Row (host, name, allocate, available, mounted, total, used) → Volume; raises ValueError on a malformed row."""
     if len(row) < 7 or row[1] is None:
@@ -55,7 +51,7 @@ def parse_volume(row: Sequence) -> Volume:
         # anything at or below the placeholder is not a df answer (a real volume has more than one KiB)
         if (total_kib, used_kib) != PLACEHOLDER and total_kib > 1 and used_kib >= 0:
             size, used = total_kib * KIB, used_kib * KIB
-    return Volume(host=_text(host), volume=_text(name), state=volume_state(allocate, available), mounted=mounted,
+    return Volume(host=column_text(host), volume=column_text(name), state=volume_state(allocate, available), mounted=mounted,
                   df_ok=size is not None, size_bytes=size, used_bytes=used)
 
 

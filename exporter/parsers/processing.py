@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
+from exporter.parsers import column_text
+
 # Stages in exposition order; the collector's SQL uses exactly these names.
 STAGES = ("summitcopy", "registration", "chip", "camera", "fake", "warp", "warp_overlap", "stack", "diff", "magic",
           "destreak", "dist", "publish")
@@ -45,14 +47,6 @@ def run_states(stage: str) -> tuple[str, ...]:
     return INTAKE_STATES if stage in INTAKE_STAGES else PENDING_STATES
 
 
-def _text(value) -> str:
-    if value is None:
-        return NO_LABEL
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("latin-1")
-    return str(value)
-
-
 @dataclass(frozen=True)
 class ProcessingSnapshot:
     """Everything one fetch learned about one processing database, ready to expose."""
@@ -89,7 +83,7 @@ def parse_faults(rows: Iterable[Sequence]) -> tuple[dict, dict, int]:
     skipped = 0
     for row in rows:
         try:
-            stage, label, code, host, count = _text(row[0]), _text(row[1]), row[2], row[3], int(row[4])
+            stage, label, code, host, count = column_text(row[0]), column_text(row[1]), row[2], row[3], int(row[4])
             code = None if code is None else int(code)
         except (IndexError, TypeError, ValueError):
             skipped += 1
@@ -103,7 +97,7 @@ def parse_faults(rows: Iterable[Sequence]) -> tuple[dict, dict, int]:
             key = (stage, label, fault_bucket(stage, code))
             faults[key] = faults.get(key, 0) + count
         if host is not None:  # several tables keep no host per component
-            hkey = (stage, _text(host))
+            hkey = (stage, column_text(host))
             by_host[hkey] = by_host.get(hkey, 0) + count
     return faults, by_host, skipped
 
@@ -114,7 +108,7 @@ def parse_runs(rows: Iterable[Sequence]) -> tuple[dict, int]:
     skipped = 0
     for row in rows:
         try:
-            stage, label, state, count = _text(row[0]), _text(row[1]), _text(row[2]), int(row[3])
+            stage, label, state, count = column_text(row[0]), column_text(row[1]), column_text(row[2]), int(row[3])
         except (IndexError, TypeError, ValueError):
             skipped += 1
             continue
@@ -126,7 +120,7 @@ def parse_runs(rows: Iterable[Sequence]) -> tuple[dict, int]:
     return runs, skipped
 
 
-def parse_labels(rows: Iterable[Sequence]) -> dict[str, tuple[str, str]]:
+def parse_label_priorities(rows: Iterable[Sequence]) -> dict[str, tuple[str, str]]:
     """Label-table rows (label, priority, active) → {label: (priority, active)} as label-value strings."""
     out = {}
     for row in rows:
@@ -134,7 +128,7 @@ def parse_labels(rows: Iterable[Sequence]) -> dict[str, tuple[str, str]]:
             continue
         priority = "" if row[1] is None else str(int(row[1]))
         active = "" if row[2] is None else str(int(row[2]))
-        out[_text(row[0])] = (priority, active)
+        out[column_text(row[0])] = (priority, active)
     return out
 
 
@@ -152,7 +146,7 @@ def parse_masked(rows: Iterable[Sequence]) -> dict[str, int]:
     for row in rows:
         if len(row) < 2 or row[0] is None:
             continue
-        label = _text(row[0])
+        label = column_text(row[0])
         out[label] = out.get(label, 0) + int(row[1] or 0)
     return out
 

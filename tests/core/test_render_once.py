@@ -3,7 +3,6 @@
 import gzip
 import subprocess
 import threading
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
