@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 def _metrics(port: int) -> str:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=15) as response:  # a scrape may use its 10 s budget
             return response.read().decode()
     except OSError:
         return ""
