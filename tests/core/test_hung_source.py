@@ -1,5 +1,6 @@
 """One hung pantasks server must not knock the healthy ones out (issue 13): real client processes, real time."""
 
+import time
 from pathlib import Path
 
 from plugins.exposition import text_value
@@ -37,3 +38,32 @@ def test_five_servers_one_hung_the_four_healthy_are_up_in_every_scrape(tmp_path)
         exporter.close()
     assert all(up[0] == 0 for up in ups)
     assert [up[1:] for up in ups] == [[1, 1, 1, 1]] * 20, ups
+
+
+class Shifted:
+    """The real monotonic clock plus an offset the test moves (time passing without sleeping)."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self):
+        return time.monotonic() + self.offset
+
+
+def test_a_fetch_in_flight_past_max_fetch_age_is_abandoned_and_the_next_scrape_starts_another(tmp_path):
+    hung = {"name": "hung", "directory": server_dir(tmp_path, "hung", "hang"), "client": FAKE_CLIENT, "timeout": "8s"}
+    config = config_from_data({"exporter": {"cache_ttl": "10s", "max_stale": 0, "max_fetch_age": "20s"},
+                               "pantasks": {"servers": [hung]}})
+    clock = Shifted()
+    exporter = Exporter(config, enabled=("pantasks",), clock=clock)  # the one clock: deadlines and fetch ages
+    try:
+        first = exporter.expose(0.3).text().decode()
+        clock.offset += 10  # in flight 10 s: under the cap, so the next scrape joins it
+        joined = exporter.expose(0.3).text().decode()
+        clock.offset += 11  # in flight 21 s: over the cap
+        retried = exporter.expose(0.3).text().decode()
+    finally:
+        exporter.close()
+    fetches = [text_value(t, "ipp_source_fetches_total", source="pantasks/hung") for t in (first, joined, retried)]
+    assert fetches == [1, 1, 2]
+    assert all(text_value(t, "ipp_pantasks_up", server="hung") == 0 for t in (first, joined, retried))
