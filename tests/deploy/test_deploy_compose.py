@@ -189,13 +189,14 @@ def test_the_action_service_config_in_compose_passes_check_config(tmp_path):
     assert referenced <= set(SERVICES["actions"]["secrets"]), "the config reads a secret the service does not get"
     binary = need_tool("ipp-actions", str(Path(sys.executable).with_name("ipp-actions")))
     config = secret_dir_config(config_path, tmp_path)
-    # as shipped, the users file names nobody: the service refuses to start rather than run without logins
-    refused = run([binary, "--config.file", str(config), "--check-config"])
-    assert refused.returncode == 2 and "users_file" in refused.stderr, refused.stdout + refused.stderr
-    users = tmp_path / "secrets" / "actions_users"
+    users = tmp_path / "secrets" / "actions_users"  # what a site does: one czar in the users file
     users.write_text(users.read_text() + f"czar:{generate_password_hash('a real password')}\n")
     result = run([binary, "--config.file", str(config), "--check-config"])
     assert result.returncode == 0, result.stdout + result.stderr
+    # and a broken one is refused with its path, so the check is real
+    users.write_text("czar-without-a-hash\n")
+    refused = run([binary, "--config.file", str(config), "--check-config"])
+    assert refused.returncode == 2 and "actions.users_file" in refused.stderr, refused.stdout + refused.stderr
 
 
 def prometheus_copy(tmp_path: Path) -> Path:
