@@ -50,7 +50,7 @@ class Database:
         self._read_only = read_only  # False only for the action service's audit store (idempotent writes)
         self._lock = threading.Lock()
         self._conn: Any = None
-        self.connects = 0  # how many connections were opened (tests and benchmarks read it)
+        self.connects = 0  # connections opened (exported as ipp_source_connects_total)
 
     @property
     def name(self) -> str:

@@ -192,7 +192,7 @@ class SshRunner:
         self.where = f"{ssh.user}@{host}:{ssh.port}"
         self._lock = threading.Lock()
         self._client: paramiko.SSHClient | None = None
-        self.connects = 0  # how many connections were opened (tests check reuse and reconnect)
+        self.connects = 0  # connections opened (exported as ipp_source_connects_total)
 
     def _connect(self, deadline: float) -> paramiko.SSHClient:
         t, host = self.ssh, self.host

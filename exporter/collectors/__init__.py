@@ -32,11 +32,13 @@ class SourceHealth:
     last_success: float | None
     data_age: float
     fetches: int | None = None
+    connects: int | None = None
 
     @classmethod
-    def of(cls, source: str, fetched: Fetched) -> "SourceHealth":
-        """Build the health record from a cache answer."""
-        return cls(source, fetched.last_success, fetched.age if fetched.value is not None else 0.0, fetched.fetches)
+    def of(cls, source: str, fetched: Fetched, connects: int | None = None) -> "SourceHealth":
+        """Build the health record from a cache answer (and the source's connection count, when it has one)."""
+        return cls(source, fetched.last_success, fetched.age if fetched.value is not None else 0.0, fetched.fetches,
+                   connects)
 
 
 class Collected:
@@ -84,6 +86,9 @@ SELF_METRICS = (
                "Age of the data served for the source; above 0 when a cached or stale copy is served.", ("source",)),
     MetricSpec("ipp_source_fetches_total", "counter",
                "Fetches started for the source; concurrent scrapes within the cache TTL share one.", ("source",)),
+    MetricSpec("ipp_source_connects_total", "counter",
+               "Connections opened to reach the source (SSH or database); a connection shared by sources counts for each.",
+               ("source",)),
 )
 
 
@@ -217,6 +222,8 @@ class Exporter:
             own.add("ipp_source_data_age_seconds", [health.source], health.data_age)
             if health.fetches is not None:
                 own.add("ipp_source_fetches_total", [health.source], health.fetches)
+            if health.connects is not None:
+                own.add("ipp_source_connects_total", [health.source], health.connects)
         return results, own
 
     def _finish(self, collector: SourceCollector, finish, deadline: float, render: bool):

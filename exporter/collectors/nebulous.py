@@ -73,7 +73,7 @@ class NebulousCollector:
         fetched = ticket.result(deadline)
         if fetched.error is not None:
             log.warning("nebulous database: %s", fetched.error)
-        return Collected(lambda: self._families(fetched), [SourceHealth.of("nebulous", fetched)],
+        return Collected(lambda: self._families(fetched), [SourceHealth.of("nebulous", fetched, self.db.connects)],
                          key=answers_key([fetched]))
 
     def _families(self, fetched: Fetched) -> list:

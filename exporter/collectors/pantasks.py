@@ -208,7 +208,8 @@ class PantasksCollector:
         for name, fetched in answers.items():
             if fetched.error is not None and not fetched.ok:
                 log.warning("pantasks server %s: %s", name, fetched.error)
-        sources = [SourceHealth.of(f"pantasks/{name}", fetched) for name, fetched in answers.items()]
+        connects = {s.name: getattr(self._runner(s), "connects", None) for s in self._servers}  # SSH runners only
+        sources = [SourceHealth.of(f"pantasks/{name}", fetched, connects[name]) for name, fetched in answers.items()]
         return Collected(partial(self._families, answers), sources, key=answers_key(answers.values()))
 
     def _families(self, answers: dict[str, Fetched]) -> list:

@@ -196,7 +196,8 @@ class ProcessingCollector:
         for name, fetched in answers:
             if fetched.error is not None:
                 log.warning("processing database %s: %s", name, fetched.error)
-        sources = [SourceHealth.of(f"processing/{name}", fetched) for name, fetched in answers]
+        connects = {src.db.name: src.db.connects for src in self.sources}
+        sources = [SourceHealth.of(f"processing/{name}", fetched, connects[name]) for name, fetched in answers]
         return Collected(partial(self._families, answers), sources, key=answers_key(f for _, f in answers))
 
     def _families(self, answers: list[tuple[str, Fetched]]) -> list:
