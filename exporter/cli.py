@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def configure_logging(level: str) -> None:
+    """Log to stderr at a --log.level value (debug, info, warn, error); shared by the action service's CLI."""
+    logging.basicConfig(level=getattr(logging, "WARNING" if level == "warn" else level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
 def _fail(message: str) -> int:
     print(f"ipp-exporter: {message}", file=sys.stderr)
     return EXIT_STARTUP
@@ -46,8 +52,7 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, "WARNING" if args.log_level == "warn" else args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(args.log_level)
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
