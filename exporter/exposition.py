@@ -7,6 +7,7 @@ from typing import Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
+from prometheus_client.utils import floatToGoString
 
 # Level 1: the exposition is repetitive text, so it still shrinks ~10x, at a fraction of the default level's cost.
 GZIP_LEVEL = 1
@@ -43,6 +44,31 @@ class Piece:
         if self._gzipped is None:
             self._gzipped = gzip.compress(self.text, compresslevel=GZIP_LEVEL, mtime=0)
         return self._gzipped
+
+
+def _escape(text: str, quote: bool) -> str:
+    text = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace('"', '\\"') if quote else text
+
+
+def render_small(families: Iterable[Metric]) -> Piece:
+    """Render a few families (a scrape's self-metrics) as generate_latest() does, without its per-sample overhead.
+
+    Gauges and counters with plain samples (no timestamps, _created or exemplars), else generate_latest() itself;
+    tests compare the two byte for byte.
+    """
+    families = list(families)
+    if any(f.type not in ("gauge", "counter") for f in families):
+        return Piece.render(families)
+    lines = []
+    for family in families:
+        name = family.name + "_total" if family.type == "counter" else family.name
+        lines.append(f"# HELP {name} {_escape(family.documentation, quote=False)}\n# TYPE {name} {family.type}\n")
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{_escape(str(v), quote=True)}"' for k, v in sorted(sample.labels.items()))
+            lines.append(f"{sample.name}{{{labels}}} {floatToGoString(sample.value)}\n" if labels
+                         else f"{sample.name} {floatToGoString(sample.value)}\n")
+    return Piece("".join(lines).encode())
 
 
 class Exposition:

@@ -15,7 +15,7 @@ from prometheus_client.core import Metric
 
 from exporter.cache import Fetched
 from exporter.config import Config, ExporterSettings
-from exporter.exposition import Exposition, Piece
+from exporter.exposition import Exposition, Piece, render_small
 from exporter.metrics import Families, MetricSpec
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class Exporter:
     def expose(self, budget: float) -> Exposition:
         """One scrape as exposition bytes: each collector's cached rendering plus this scrape's self-metrics."""
         results, own = self._run(budget, render=True)
-        return Exposition([piece for _, piece in results if piece is not None] + [Piece.render(own.families())])
+        return Exposition([piece for _, piece in results if piece is not None] + [render_small(own.families())])
 
     def scrape(self, budget: float) -> list[Metric]:
         """One scrape as metric families (for callers that read samples rather than bytes)."""

@@ -13,7 +13,7 @@ from plugins.tools import need_tool
 from exporter.cache import SingleFlight
 from exporter.collectors import Collected, Exporter, SourceHealth, answers_key
 from exporter.config import Config, ExporterSettings
-from exporter.exposition import accepts_gzip
+from exporter.exposition import Piece, accepts_gzip
 from exporter.http import LISTEN_BACKLOG, make_server
 from exporter.metrics import Families, MetricSpec
 
@@ -158,3 +158,19 @@ def test_two_hundred_concurrent_scrapes_all_answer(served):
     with ThreadPoolExecutor(200) as clients:
         values = list(clients.map(scrape, range(200), timeout=120))
     assert values == [1] * 200
+
+
+def test_small_renderer_matches_generate_latest_byte_for_byte():
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    from exporter.exposition import render_small
+
+    gauge = GaugeMetricFamily("ipp_x_seconds", 'Help with \\ backslash\nnewline and "quotes".', labels=["source"])
+    for value, number in (('a"b\\c\nd', 1.5), ("plain", float("nan")), ("big", 1e21), ("neg", -0.0), ("int", 3)):
+        gauge.add_metric([value], number)
+    counter = CounterMetricFamily("ipp_y_total", "A counter.", labels=["source"])
+    counter.add_metric(["s"], 7)
+    empty = GaugeMetricFamily("ipp_z", "No samples.", labels=["a"])
+    plain = GaugeMetricFamily("ipp_w", "No labels.", value=2.25)
+    families = [gauge, counter, empty, plain]
+    assert render_small(families).text == Piece.render(families).text
