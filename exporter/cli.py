@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)  # the one multi-line failure: every config problem, one per line
+        if len(exc.problems) == 1:
+            return _fail(f"{exc.source}: {exc.problems[0]}")
+        print(exc, file=sys.stderr)  # several problems: every one listed, one per line, with its path
         return EXIT_STARTUP
     if args.check_config:
         print(f"{args.config_file}: OK")
