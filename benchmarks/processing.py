@@ -8,8 +8,9 @@ ScenarioSpec.real_site: ~5 000 outstanding faults over ~600 (stage, label, code)
 12 labels, 400 volumes on 200 hosts, 100 exposures tonight, and history holding old faulted registration and
 summit rows. Figures: per statement, the server's own time (SHOW PROFILES) and Rows_read (sum of the
 session's Handler_read_* counters) and the rows sent; the full uncached scrape (processing + nebulous through
-the Exporter wrapper, rendered to exposition bytes) against the same SQL run raw on one PyMySQL connection,
-timed alternately; optionally query-exporter (PyPI, in its own venv) on the same SQL; the exporter's RSS for one
+the Exporter wrapper, rendered to exposition bytes) against the same SQL run raw on one PyMySQL connection.
+Every size's server stays up and each round measures every size in turn, so the ratios and the growth are
+measured side by side under the same load; optionally query-exporter (PyPI, in its own venv) on the same SQL; the exporter's RSS for one
 --once scrape. Targets (issue 12): scrape ÷ raw SQL ≤ 1.25 at every size, growth 100k → 10M ≤ 1.15 with
 Rows_read constant per statement.
 """
@@ -27,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 from datetime import timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,18 +65,6 @@ def median_time(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def interleaved(first, second, repeat: int) -> tuple[float, float]:
-    """Medians of two workloads timed alternately, so that load from elsewhere hits both alike."""
-    first(), second()
-    a, b = [], []
-    for _ in range(repeat):
-        for fn, out in ((first, a), (second, b)):
-            start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return statistics.median(a), statistics.median(b)
 
 
 def exporter_config(root, now_boundary=(0, 0)):
@@ -129,25 +119,29 @@ def _handler_reads(cur) -> int:
     return sum(int(value) for _name, value in cur.fetchall())
 
 
-def statement_costs(conns, statements, repeat: int) -> list[tuple[str, float, int, int]]:
-    """(name, median server ms, Rows_read, rows sent) per statement, measured on the server itself."""
+def rows_read(conns, statements) -> list[tuple[int, int]]:
+    """(Rows_read, rows sent) per statement: the session's Handler_read_* counters around one execution."""
     out = []
-    for name, db, sql, params in statements:
+    for _name, db, sql, params in statements:
         with conns[db].cursor() as cur:
-            base_a = _handler_reads(cur)
-            overhead = _handler_reads(cur) - base_a  # what SHOW STATUS itself reads
+            base = _handler_reads(cur)
+            overhead = _handler_reads(cur) - base  # what SHOW STATUS itself reads
             before = _handler_reads(cur)
             cur.execute(sql, params)
             sent = len(cur.fetchall())
-            rows_read = _handler_reads(cur) - before - overhead
-            cur.execute("SET profiling = 1, profiling_history_size = 100")
-            for _ in range(repeat):
-                cur.execute(sql, params)
-                cur.fetchall()
+            out.append((_handler_reads(cur) - before - overhead, sent))
+    return out
+
+
+def server_ms(conns, statements) -> list[float]:
+    """One execution of each statement; its server-side duration from SHOW PROFILES (profiling is on)."""
+    out = []
+    for _name, db, sql, params in statements:
+        with conns[db].cursor() as cur:
+            cur.execute(sql, params)
+            cur.fetchall()
             cur.execute("SHOW PROFILES")
-            durations = [float(row[1]) for row in cur.fetchall()][-repeat:]
-            cur.execute("SET profiling = 0")
-        out.append((name, statistics.median(durations) * 1e3, rows_read, sent))
+            out.append(float(cur.fetchall()[-1][1]) * 1e3)
     return out
 
 
@@ -209,12 +203,26 @@ def bench_query_exporter(binary: Path, root, workdir: Path, statements, repeat) 
         proc_.wait(timeout=10)
 
 
+_RSS_CHILD = """
+import sys
+from exporter.cli import main
+code = main(["--config.file", sys.argv[1], "--once"])
+print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")), file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def exporter_rss(config_path: Path) -> int:
-    """Peak RSS (bytes) of one `ipp-exporter --once` process on the bench site."""
-    child = subprocess.Popen([sys.executable, "-m", "exporter.cli", "--config.file", str(config_path), "--once"],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    return usage.ru_maxrss * 1024
+    """Peak RSS (bytes) of one `ipp-exporter --once` process on the bench site.
+
+    Read from the child's own /proc/self/status VmHWM: wait4()'s ru_maxrss would include this (large) parent's
+    memory, which a forked child inherits as its high-water mark across exec."""
+    child = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(config_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=300, check=False)
+    if child.returncode != 0 or "ipp_processing_db_up" not in child.stdout:
+        raise RuntimeError(f"ipp-exporter --once failed ({child.returncode}): {child.stderr[-500:]}")
+    line = next((ln for ln in reversed(child.stderr.splitlines()) if ln.startswith("VmHWM")), "VmHWM: 0 kB")
+    return int(line.split()[1]) * 1024
 
 
 def explain_all(root, statements) -> None:
@@ -271,41 +279,56 @@ def full_scrape(exporter) -> int:
     return len(generate_latest(_Families(exporter.scrape(55.0))))
 
 
-def measure(root, size: int, args, base: Path, binary):
-    """Everything for one size: per-statement costs, scrape vs raw, query-exporter, RSS."""
-    import yaml
+def prepare(root, size: int, args, base: Path) -> dict:
+    """Build one size and open what the rounds use: the exporter (no cache) and raw connections."""
     spec, built = build_site(root, size, args.site, args.keep_history_updates)
     now = (spec.night_start + timedelta(hours=6)).replace(tzinfo=timezone.utc)
     data = exporter_config(root)
     exporter = Exporter(config_from_data(data), enabled=("processing", "nebulous"))
-    try:
-        collector = next(c for c in exporter.collectors if c.name == "processing")
-        collector._now = lambda: now  # the simulated night, not the wall clock
-        snap = collector.sources[0].db.run(collector.fetch)
-        start, end = proc.p.night_window(now.replace(tzinfo=None), (0, 0))
-        with root.connect("gpc1") as c, c.cursor() as cur:
-            cur.execute(proc.SUMMIT_MAX_SQL)
-            max_id = cur.fetchone()[0] or 0
-        floor = max(0, max_id - proc.SUMMIT_WINDOW)
-        statements = raw_statements(max_id, floor, start, end, snap.active_labels())
-        raw_run, raw_close, conns = raw_runner(root, statements)
-        try:
-            costs = statement_costs(conns, statements, args.repeat)
-            scrape_s, raw_s = interleaved(lambda: full_scrape(exporter), raw_run, args.repeat)
-            body = full_scrape(exporter)
-        finally:
-            raw_close()
-    finally:
-        exporter.close()
-    if args.explain:
-        explain_all(root, statements)
-    qe_s = bench_query_exporter(binary, root, base, [s[1:] for s in statements], args.repeat) if binary \
-        else float("nan")
-    path = base / "exporter.yaml"
+    collector = next(c for c in exporter.collectors if c.name == "processing")
+    collector._now = lambda: now  # the simulated night, not the wall clock
+    snap = collector.sources[0].db.run(collector.fetch)
+    start, end = proc.p.night_window(now.replace(tzinfo=None), (0, 0))
+    with root.connect("gpc1") as c, c.cursor() as cur:
+        cur.execute(proc.SUMMIT_MAX_SQL)
+        max_id = cur.fetchone()[0] or 0
+    floor = max(0, max_id - proc.SUMMIT_WINDOW)
+    statements = raw_statements(max_id, floor, start, end, snap.active_labels())
+    raw_run, raw_close, conns = raw_runner(root, statements)
+    for conn in conns.values():
+        with conn.cursor() as cur:
+            cur.execute("SET profiling = 1, profiling_history_size = 100")
+    path = base / f"exporter-{size}.yaml"
+    import yaml
     path.write_text(yaml.safe_dump(data))
-    faults = sum(snap.faults.values())
-    return dict(size=size, built=built, costs=costs, scrape=scrape_s, raw=raw_s, qe=qe_s, rss=exporter_rss(path),
-                body=body, faults=faults, series=len(snap.faults),
+    return dict(size=size, root=root, built=built, exporter=exporter, snap=snap, statements=statements,
+                raw_run=raw_run, raw_close=raw_close, conns=conns, config_path=path, ms=[], scrape=[], raw=[])
+
+
+def measure_side_by_side(sites: list[dict], repeat: int) -> None:
+    """Every round measures every size in turn (statements, then scrape vs raw), so load hits all alike."""
+    for site in sites:
+        site["reads"] = rows_read(site["conns"], site["statements"])
+        full_scrape(site["exporter"]), site["raw_run"]()  # warm-up
+    for _ in range(repeat):
+        for site in sites:
+            site["ms"].append(server_ms(site["conns"], site["statements"]))
+            scrape = partial(full_scrape, site["exporter"])
+            for fn, out in ((scrape, site["scrape"]), (site["raw_run"], site["raw"])):
+                started = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - started)
+
+
+def result(site: dict, qe_s: float) -> dict:
+    """Medians and workload figures of one size."""
+    snap = site["snap"]
+    per_statement = list(zip(*site["ms"], strict=True))
+    costs = [(name, statistics.median(ms), reads, sent) for (name, *_rest), ms, (reads, sent)
+             in zip(site["statements"], per_statement, site["reads"], strict=True)]
+    return dict(size=site["size"], built=site["built"], costs=costs, scrape=statistics.median(site["scrape"]),
+                raw=statistics.median(site["raw"]), qe=qe_s, rss=exporter_rss(site["config_path"]),
+                body=full_scrape(site["exporter"]), faults=sum(snap.faults.values()), series=len(snap.faults),
                 runs=sum(n for (stage, _l, _s), n in snap.runs.items() if stage not in ("summitcopy", "registration")),
                 summit=snap.summit.get("taken", 0))
 
@@ -328,8 +351,8 @@ def print_result(r) -> None:
 def print_growth(results) -> None:
     """Growth from the smallest to the largest size: scrape, raw SQL, and each statement's Rows_read."""
     first, last = results[0], results[-1]
-    print(f"\ngrowth {first['size']:,} -> {last['size']:,}: scrape {last['scrape'] / first['scrape']:.2f}x, "
-          f"raw SQL {last['raw'] / first['raw']:.2f}x (target <= 1.15)")
+    print(f"\ngrowth {first['size']:,} -> {last['size']:,} (measured side by side, round by round): "
+          f"scrape {last['scrape'] / first['scrape']:.2f}x, raw SQL {last['raw'] / first['raw']:.2f}x (target <= 1.15)")
     for (name, ms0, read0, _), (_, ms1, read1, _) in zip(first["costs"], last["costs"], strict=True):
         print(f"   {name:<14} server {ms1 / ms0 if ms0 else float('nan'):5.2f}x  Rows_read {read0:,} -> {read1:,}")
 
@@ -349,14 +372,25 @@ def main(argv=None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     base = Path(args.workdir or tempfile.mkdtemp(prefix="ipp-bench-"))
     binary = query_exporter_venv(base) if args.query_exporter else None
-    results = []
-    for size in sizes:
-        server = MariaDBServer(base / f"db-{size}", buffer_pool="1G", startup_timeout=120)
-        root = server.start()
-        try:
-            results.append(measure(root, size, args, base, binary))
+    servers, sites = [], []
+    try:
+        for size in sizes:  # every size's server stays up, so the rounds can measure them side by side
+            servers.append(MariaDBServer(base / f"db-{size}", buffer_pool="1G", startup_timeout=120))
+            sites.append(prepare(servers[-1].start(), size, args, base))
+        measure_side_by_side(sites, args.repeat)
+        results = []
+        for site in sites:
+            if args.explain:
+                explain_all(site["root"], site["statements"])
+            qe_s = (bench_query_exporter(binary, site["root"], base, [s[1:] for s in site["statements"]], args.repeat)
+                    if binary else float("nan"))
+            results.append(result(site, qe_s))
             print_result(results[-1])
-        finally:
+    finally:
+        for site in sites:
+            site["raw_close"]()
+            site["exporter"].close()
+        for server in servers:
             server.stop()
     if len(results) > 1:
         print_growth(results)
