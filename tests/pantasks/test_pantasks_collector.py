@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 from pantasks_helpers import FAKE_CLIENT, FIXTURES, runs
-from plugins.exposition import concurrently
+from plugins.exposition import ShiftedClock, concurrently
 from plugins.exposition import scrape_text as scrape
 from plugins.exposition import text_samples as samples
 from plugins.exposition import text_value as value
@@ -19,7 +19,7 @@ from exporter import cli
 from exporter.collectors.pantasks import METRICS, PantasksCollector
 from exporter.config import PantasksServer, SshConfig
 from exporter.parsers.pantasks import HOST_STATES, JOB_STATES
-from exporter.transport import SshRunner
+from exporter.transport import LocalRunner, SshRunner
 
 CONTRACT = [spec.name for spec in METRICS]
 
@@ -70,16 +70,17 @@ def test_refused_and_garbage_servers_are_down_and_do_not_crash(fake_server, loca
     assert value(text, "ipp_pantasks_busy", server="garbage") == 0
 
 
-def test_parse_errors_count_once_per_fetched_output(fake_server, local_collector):
+def test_parse_errors_count_once_per_fetched_output(fake_server, executor):
     server = fake_server("s", FAKE_STATUS=FIXTURES / "status.truncated.txt")
-    collector = local_collector(server, ttl=0.3)
-    first = scrape(collector)
-    second = scrape(collector)  # served from the cache: no new output, no new errors
+    clock = ShiftedClock()
+    collector = PantasksCollector((server,), {"": LocalRunner()}, executor, 10.0, 300.0, clock=clock)
+    first = scrape(collector, clock=clock)
+    second = scrape(collector, clock=clock)  # served from the cache: no new output, no new errors
     assert value(first, "ipp_pantasks_parse_errors_total", server="s") == 1
     assert value(second, "ipp_pantasks_parse_errors_total", server="s") == 1
     assert runs(server) == 1
-    time.sleep(0.4)
-    assert value(scrape(collector), "ipp_pantasks_parse_errors_total", server="s") == 2
+    clock.offset += 11  # past the TTL, without sleeping
+    assert value(scrape(collector, clock=clock), "ipp_pantasks_parse_errors_total", server="s") == 2
     assert runs(server) == 2
 
 

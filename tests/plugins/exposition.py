@@ -26,14 +26,24 @@ def exposition(families) -> str:
     return generate_latest(registry).decode()
 
 
-def scrape(collector, budget: float = 5.0):
-    """One collect() with a deadline `budget` seconds away."""
-    return collector.collect(time.monotonic() + budget)
+class ShiftedClock:
+    """time.monotonic() plus an offset a test moves forward: TTL and staleness pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
 
 
-def scrape_text(collector, budget: float = 5.0) -> str:
-    """Exposition text of one collect() with a deadline `budget` seconds away."""
-    return exposition(scrape(collector, budget).families)
+def scrape(collector, budget: float = 5.0, clock=time.monotonic):
+    """One collect() with a deadline `budget` seconds away on `clock` (the collector's clock)."""
+    return collector.collect(clock() + budget)
+
+
+def scrape_text(collector, budget: float = 5.0, clock=time.monotonic) -> str:
+    """Exposition text of one collect() with a deadline `budget` seconds away on `clock`."""
+    return exposition(scrape(collector, budget, clock).families)
 
 
 def _keyed(all_samples, name: str | None) -> dict[Key, float]:

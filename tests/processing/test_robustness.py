@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from plugins.exposition import concurrently, scrape, value
+from plugins.exposition import ShiftedClock, concurrently, scrape, value
 from plugins.tools import need_tool
 from processing_helpers import SilentServer, ro_config, status_counter
 
@@ -166,20 +166,21 @@ def test_concurrent_scrapes_trigger_one_fetch(site_db, rows, make_collector):
 
 def test_stale_values_are_marked_and_expire(site_db, rows, make_collector):
     rows.chip(1, "new", "L", faults=[(2, "h")])
-    collector = make_collector([ro_config(site_db, query_timeout=1.0)], ttl=0.1, max_stale=2.5)
-    fresh = scrape(collector)
+    clock = ShiftedClock()
+    collector = make_collector([ro_config(site_db, query_timeout=1.0)], ttl=10, max_stale=30, clock=clock)
+    fresh = scrape(collector, clock=clock)
     assert fresh.sources[0].data_age < 0.5
     locker = site_db.root.connect("gpc1")
     try:
         with locker.cursor() as cur:
             cur.execute("LOCK TABLES chipRun WRITE")
-        time.sleep(0.2)
-        stale = scrape(collector, budget=3.0)  # the fetch fails after 1 s; the last good values are served
+        clock.offset += 11  # past the TTL, without sleeping
+        stale = scrape(collector, budget=3.0, clock=clock)  # the fetch fails after 1 s; the last good values served
         assert value(stale, UP, dbname="gpc1") == 0
         assert value(stale, "ipp_processing_faults", dbname="gpc1", stage="chip", label="L", fault="2") == 1
-        assert stale.sources[0].data_age >= 1.0
-        time.sleep(1.0)
-        expired = scrape(collector, budget=3.0)  # older than max_stale now: nothing but _up
+        assert stale.sources[0].data_age >= 11
+        clock.offset += 20  # past max_stale
+        expired = scrape(collector, budget=3.0, clock=clock)  # older than max_stale now: nothing but _up
         assert value(expired, UP, dbname="gpc1") == 0
         assert value(expired, "ipp_processing_faults", dbname="gpc1", stage="chip", label="L", fault="2") is None
         assert expired.sources[0].data_age == 0
