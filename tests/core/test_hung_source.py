@@ -1,9 +1,8 @@
 """One hung pantasks server must not knock the healthy ones out (issue 13): real client processes, real time."""
 
-import time
 from pathlib import Path
 
-from plugins.exposition import text_value
+from plugins.exposition import ShiftedClock, text_value
 
 from exporter.collectors import Exporter
 from exporter.config import config_from_data
@@ -40,21 +39,11 @@ def test_five_servers_one_hung_the_four_healthy_are_up_in_every_scrape(tmp_path)
     assert [up[1:] for up in ups] == [[1, 1, 1, 1]] * 20, ups
 
 
-class Shifted:
-    """The real monotonic clock plus an offset the test moves (time passing without sleeping)."""
-
-    def __init__(self):
-        self.offset = 0.0
-
-    def __call__(self):
-        return time.monotonic() + self.offset
-
-
 def test_a_fetch_in_flight_past_max_fetch_age_is_abandoned_and_the_next_scrape_starts_another(tmp_path):
     hung = {"name": "hung", "directory": server_dir(tmp_path, "hung", "hang"), "client": FAKE_CLIENT, "timeout": "8s"}
     config = config_from_data({"exporter": {"cache_ttl": "10s", "max_stale": 0, "max_fetch_age": "20s"},
                                "pantasks": {"servers": [hung]}})
-    clock = Shifted()
+    clock = ShiftedClock()
     exporter = Exporter(config, enabled=("pantasks",), clock=clock)  # the one clock: deadlines and fetch ages
     try:
         first = exporter.expose(0.3).text().decode()
