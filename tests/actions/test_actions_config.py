@@ -8,6 +8,7 @@ import sys
 import pytest
 import yaml
 from conftest import LABELS, PROJECT, TOKEN, csrf_token, login
+from test_actions_webhook import _code2_label, payload
 
 from actions.config import config_from_data
 from exporter.config import ConfigError
@@ -70,7 +71,6 @@ def test_global_rate_limit_refuses_with_429(make_app):
 
 
 def test_auto_actions_are_rate_limited_and_can_be_switched_off(make_app, site, tmp_path):
-    from test_actions_webhook import _code2_label, payload
     label = _code2_label(site)
     app = make_app(actions={"auto_max_per_hour": 1})
     client = app.test_client()

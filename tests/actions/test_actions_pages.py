@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import HOSTS, LABELS, OPERATOR, csrf_token, login, rows, server_state
+from conftest import HOSTS, LABELS, OPERATOR, csrf_token, http_json, login, rows, server_state
+from test_actions_hostile import HOSTILE
 
 
 def _faults(site) -> int:
@@ -100,7 +101,6 @@ def test_dry_run_shows_what_would_run_and_changes_nothing(make_app, site):
 
 
 def test_board_shows_firing_alerts_from_a_real_alertmanager_with_links(make_app, make_alertmanager):
-    from conftest import http_json
     alertmanager = make_alertmanager()
     http_json(f"{alertmanager}/api/v2/alerts", [{
         "labels": {"alertname": "IppHostDown", "host": "ipp002", "severity": "warning"},
@@ -116,7 +116,6 @@ def test_board_shows_firing_alerts_from_a_real_alertmanager_with_links(make_app,
 
 
 def test_faults_page_refuses_hostile_values(client, site):
-    from test_actions_hostile import HOSTILE
     for field in ("dbname", "stage", "label", "fault"):
         for value in HOSTILE:
             params = {"dbname": "gpc1", "stage": "chip", "label": LABELS[0], "fault": "3", field: value}
