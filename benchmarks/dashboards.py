@@ -43,8 +43,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from grafana.queries import (Interval, PrometheusApi, default_range, expand, load_dashboards,  # noqa: E402
-                             targets, variable_values)
+from grafana.queries import Interval, PrometheusApi, default_range, expand, load_dashboards, targets, variable_values  # noqa: E402
 from ippsim import demo_events  # noqa: E402
 from ippsim import demo_procs as procs  # noqa: E402
 from ippsim.demo import Demo, DemoOptions  # noqa: E402
@@ -229,6 +228,22 @@ class Prometheus:
         if not procs.wait_http(f"{self.api.base_url}/-/ready", 120.0, self.child):
             raise RuntimeError(f"Prometheus did not start:\n{self.child.log_tail()}")
 
+    def settle(self, quiet_seconds: float = 150.0, timeout: float = 3600.0) -> int:
+        """Wait until Prometheus has compacted the backfilled blocks (its compaction loop runs every minute, so
+        quiet for longer than that); return the number of blocks. Thousands of small overlapping blocks would make
+        every query slower than on a server that has run for a week."""
+        deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+        while time.monotonic() < deadline:
+            text = fetch(f"{self.api.base_url}/metrics")
+            state = dict(re.findall(r"^prometheus_tsdb_(blocks_loaded|compactions_total|vertical_compactions_total)"
+                                    r" (\S+)$", text, flags=re.M))
+            if state != last:
+                last, since = state, time.monotonic()
+            elif time.monotonic() - since >= quiet_seconds:
+                break
+            time.sleep(5)
+        return int(float((last or {}).get("blocks_loaded", 0)))
+
     def stop(self) -> None:
         if self.child is not None:
             self.child.stop()
@@ -253,8 +268,13 @@ def rule_levels() -> list[list[dict]]:
 
 
 def backfill_rules(prom: Prometheus, work: Path, start: int, end: int, interval: int) -> None:
-    """Backfill every recording rule, one promtool pass per dependency level, restarting Prometheus in between."""
-    for level, rules in enumerate(rule_levels()):
+    """Backfill the recording rules without data yet, one promtool pass per dependency level, restarting
+    Prometheus in between."""
+    for level, every in enumerate(rule_levels()):
+        rules = [rule for rule in every if not prom.api.get("/api/v1/query", query=f"count({rule['record']})",
+                                                            time=end)["result"]]
+        if not rules:
+            continue
         rule_file = work / f"rules-{level}.yml"
         rule_file.write_text(yaml.safe_dump({"groups": [{"name": f"level{level}", "rules": rules}]}, sort_keys=False))
         out = work / f"rule-blocks-{level}"
@@ -273,7 +293,8 @@ def time_queries(api: PrometheusApi, end: float, full_range: float, repeat: int)
     results: dict = defaultdict(dict)
     for uid, board in load_dashboards().items():
         for range_name, window in (("default", default_range(board)), ("7d", full_range)):
-            values, firsts = variable_values(board, lambda s, l: api.label_values(s, l, end - window, end))
+            values, firsts = variable_values(board, lambda selector, label, start=end - window: api.label_values(
+                selector, label, start, end))
             interval = Interval.for_range(window, 30.0)
             for target in targets(board):
                 chosen = {**values, target.repeat: firsts[target.repeat]} if target.repeat else values
@@ -320,9 +341,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=60, help="node_exporter hosts (the scenario's first)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work-dir", type=Path, help="keep the files here (default: a temporary directory)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time the TSDB a previous run left in --work-dir (new recording rules are backfilled)")
     args = parser.parse_args(argv)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="ipp-dash-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.reuse:
+        start, end = (int(n) for n in (work / "range.txt").read_text().split())
+    else:
+        start, end = generate(args, work)
+    prom = Prometheus(work, work / "tsdb")
+    try:
+        prom.start()
+        backfill_rules(prom, work, start, end, args.interval)
+        t0 = time.monotonic()
+        blocks = prom.settle()
+        print(f"compaction settled: {blocks} blocks ({time.monotonic() - t0:.0f}s)")
+        report(time_queries(prom.api, float(end), float(end - start), args.repeat))
+    finally:
+        prom.stop()
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def generate(args: argparse.Namespace, work: Path) -> tuple[int, int]:
+    """Record the site, backfill its series into work/tsdb; return the (start, end) of the data."""
     t0 = time.monotonic()
     snapshots, counters, node_text, hosts = record_snapshots(work, args.size, args.snapshots)
     hosts = (hosts + [f"ipp{n:03d}" for n in range(len(hosts) + 1, args.hosts + 1)])[:args.hosts]
@@ -337,16 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     size_mb = writer.backfill(work, tsdb) / 1e6
     print(f"backfill: {ipp_series} exporter + {node_series} node series, {writer.samples / 1e6:.1f}M samples, "
           f"{size_mb:.0f} MB of OpenMetrics, promtool create-blocks-from openmetrics ({time.monotonic() - t0:.0f}s)")
-    prom = Prometheus(work, tsdb)
-    try:
-        prom.start()
-        backfill_rules(prom, work, start, end, args.interval)
-        report(time_queries(prom.api, float(end), float(end - start), args.repeat))
-    finally:
-        prom.stop()
-        if not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
-    return 0
+    (work / "range.txt").write_text(f"{start} {end}\n")
+    return start, end
 
 
 if __name__ == "__main__":

@@ -5,9 +5,8 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 
-from grafana_foundation_sdk.builders import bargauge, dashboard, heatmap, prometheus, stat, statetimeline, table
+from grafana_foundation_sdk.builders import bargauge, dashboard, heatmap, prometheus, stat, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
-from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
@@ -54,7 +53,7 @@ def steps(*pairs: tuple[float | None, str]) -> dashboard.ThresholdsConfig:
 def above(rule: RuleThreshold) -> dashboard.ThresholdsConfig:
     """Green below the rule's thresholds, orange from the first, red from the second (the alert's severities)."""
     colours = (ORANGE, RED) if len(rule.values) > 1 else (RED,)
-    return steps((None, GREEN), *zip(rule.values, colours))
+    return steps((None, GREEN), *zip(rule.values, colours, strict=True))
 
 
 def below(rule: RuleThreshold) -> dashboard.ThresholdsConfig:

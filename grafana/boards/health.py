@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from grafana import thresholds as th
-from grafana.common import (GREEN, RED, YES_NO, PanelSpec, above, add, finish, graph, label_variable,
-                            new_dashboard, query, rate, row, steps, timeline)
+from grafana.common import (
+    GREEN,
+    RED,
+    YES_NO,
+    PanelSpec,
+    above,
+    add,
+    finish,
+    graph,
+    label_variable,
+    new_dashboard,
+    query,
+    rate,
+    row,
+    steps,
+    timeline,
+)
 from grafana.site import SiteSettings
 
 JOB = 'job=~"$job"'

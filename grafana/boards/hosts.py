@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 from grafana import thresholds as th
-from grafana.common import (GREEN, ORANGE, RED, YES_NO, PanelSpec, above, action_url, add, below, cell, finish,
-                            graph, grid, heat, label_variable, link, link_variables, merge_and_rename, new_dashboard,
-                            override, query, rate, row, series_label, steps)
+from grafana.common import (
+    GREEN,
+    RED,
+    YES_NO,
+    PanelSpec,
+    above,
+    action_url,
+    add,
+    below,
+    cell,
+    finish,
+    graph,
+    grid,
+    heat,
+    label_variable,
+    link,
+    link_variables,
+    merge_and_rename,
+    new_dashboard,
+    override,
+    query,
+    rate,
+    row,
+    series_label,
+    steps,
+)
 from grafana.site import SiteSettings
 
 HOST = 'host=~"$host"'

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from grafana.common import (GREEN, ORANGE, RED, YES_NO, PanelSpec, add, bars, finish, graph, grid, label_variable,
-                            link_variables, merge_and_rename, new_dashboard, override, query, row, single, steps,
-                            value_text)
-from grafana.panels import alert_table, fault_table
+from grafana.common import (
+    GREEN,
+    ORANGE,
+    RED,
+    YES_NO,
+    PanelSpec,
+    add,
+    bars,
+    finish,
+    graph,
+    grid,
+    label_variable,
+    link_variables,
+    merge_and_rename,
+    new_dashboard,
+    override,
+    query,
+    row,
+    single,
+    steps,
+    value_text,
+)
+from grafana.panels import REVERTABLE, UNREVERTABLE, alert_table, fault_table
 from grafana.site import SiteSettings
 
 DB = 'dbname=~"$dbname"'
@@ -24,14 +43,16 @@ def server_table():
 
 
 def fault_stats():
-    """Outstanding faults in three classes: revertable, needs a person, do not revert."""
-    classes = (("Revertable faults (code 2)", 'fault="2"', ORANGE),
-               ("Faults that need a person", 'fault!~"2|26"', RED),
-               ("Do-not-revert faults (code 26)", 'fault="26"', "blue"))
-    return [single(PanelSpec(title, "short", f"Outstanding faults with {selector} over every stage and label.",
-                             4, 4, thresholds=steps((None, GREEN), (1, colour))),
-                   query(f"sum(ipp_processing_faults{{{DB}, {selector}}})", instant=True))
-            for title, selector, colour in classes]
+    """Outstanding faults in three classes: a revert task retries them, a person must act, do not revert."""
+    classes = (("Faults a revert will retry", f"sum({REVERTABLE}{{{DB}}})", ORANGE,
+                "Faults whose stage's revert task retries their code (the alert rules' classification)."),
+               ("Faults that need a person", f'sum({UNREVERTABLE}{{{DB}, fault!="26"}})', RED,
+                "Faults no revert task retries (warp/stack codes other than 2, destreak): read the logs."),
+               ("Do-not-revert faults (code 26)", f'sum(ipp_processing_faults{{{DB}, fault="26"}})', "blue",
+                "Components marked PXTOOL_DO_NOT_REVERT_FAULT: kept on purpose."))
+    return [single(PanelSpec(title, "short", description, 4, 4, thresholds=steps((None, GREEN), (1, colour))),
+                   query(expr, instant=True))
+            for title, expr, colour, description in classes]
 
 
 def pending_table():

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 from grafana import thresholds as th
-from grafana.common import (GREEN, RED, YES_NO, PanelSpec, above, action_url, add, finish, graph, grid,
-                            label_variable, link, link_variables, merge_and_rename, new_dashboard, query, rate, row,
-                            series_label, steps, timeline)
+from grafana.common import (
+    GREEN,
+    RED,
+    YES_NO,
+    PanelSpec,
+    above,
+    action_url,
+    add,
+    finish,
+    graph,
+    grid,
+    label_variable,
+    link,
+    link_variables,
+    merge_and_rename,
+    new_dashboard,
+    query,
+    row,
+    series_label,
+    steps,
+    timeline,
+)
 from grafana.site import SiteSettings
 
 SERVER = 'server=~"$server"'
@@ -31,13 +50,14 @@ def task_rates():
                         "Nrun per task as pantasks prints it; below zero the server's counters are inconsistent and "
                         "the czar procedures say to restart it.", 12, 8, thresholds=steps((None, RED), (0, GREEN))),
               query(f"ipp_pantasks_task_running{{{TASK}}}", per_task), threshold_lines=True),
-        graph(PanelSpec("Jobs started", "suffix: jobs/s", "Njobs per second per task.", 12, 8),
-              query(f"sum by (server, task) ({rate('ipp_pantasks_task_jobs_total', TASK)})", per_task)),
+        graph(PanelSpec("Jobs started", "suffix: jobs/s", "Njobs per second per task (5-minute rate).", 12, 8),
+              query(f"sum by (server, task) (server_task:ipp_pantasks_task_jobs:rate5m{{{TASK}}})", per_task)),
         graph(PanelSpec("Job failures (Nfail)", "suffix: jobs/s",
-                        "Nfail per second per task: the column the czar watches.", 12, 8),
-              query(f"sum by (server, task) ({rate('ipp_pantasks_task_failed_total', TASK)})", per_task)),
-        graph(PanelSpec("Timed-out jobs (Ntime)", "suffix: jobs/s", "Ntime per second per task.", 12, 8),
-              query(f"sum by (server, task) ({rate('ipp_pantasks_task_timed_out_total', TASK)})", per_task)),
+                        "Nfail per second per task (5-minute rate): the column the czar watches.", 12, 8),
+              query(f"sum by (server, task) (server_task:ipp_pantasks_task_failed:rate5m{{{TASK}}})", per_task)),
+        graph(PanelSpec("Timed-out jobs (Ntime)", "suffix: jobs/s", "Ntime per second per task (5-minute rate).",
+                        12, 8),
+              query(f"sum by (server, task) (server_task:ipp_pantasks_task_timed_out:rate5m{{{TASK}}})", per_task)),
     ]
 
 
@@ -83,8 +103,8 @@ def queue_and_hosts():
                         12, 8), query(f"sum by (server, state) (ipp_pantasks_queue_jobs{{{SERVER}}})",
                                       "{{server}} {{state}}"), stacked=True),
         graph(PanelSpec("Controller hosts by state", "short", "Hosts per controller state (controller status).",
-                        12, 8), query(f"sum by (server, state) (ipp_pantasks_controller_host_state{{{SERVER}}})",
-                                      "{{server}} {{state}}"), stacked=True),
+                        12, 8), query(f"sum by (server, state) (server_state:ipp_pantasks_controller_host_state:sum"
+                                      f"{{{SERVER}}})", "{{server}} {{state}}"), stacked=True),
         grid(off_spec, query(f'ipp_pantasks_controller_host_state{{{SERVER}, state=~"DOWN|OFF|RESP"}} == 1',
                              instant=True), transformations=merge_and_rename({}, hide=("Time", "Value", "__name__"))),
         graph(PanelSpec("Unparsed status lines", "short", "Lines that looked like data but did not parse, per "

@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 from grafana import thresholds as th
-from grafana.common import (GREEN, ORANGE, RED, YES_NO, PanelSpec, above, action_url, add, below, cell, finish,
-                            graph, grid, label_variable, link, link_variables, merge_and_rename, new_dashboard,
-                            override, query, row, series_label, single, steps, value_text)
+from grafana.common import (
+    GREEN,
+    ORANGE,
+    RED,
+    YES_NO,
+    PanelSpec,
+    above,
+    action_url,
+    add,
+    below,
+    cell,
+    finish,
+    graph,
+    grid,
+    label_variable,
+    link,
+    link_variables,
+    merge_and_rename,
+    new_dashboard,
+    override,
+    query,
+    row,
+    series_label,
+    single,
+    steps,
+    value_text,
+)
 from grafana.site import SiteSettings
 
 VOL = 'host=~"$host", volume=~"$volume"'

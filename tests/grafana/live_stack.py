@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
-
 from plugins.tools import need_tool
 
 from grafana.queries import PrometheusApi
@@ -97,7 +96,9 @@ def running_stack(run_dir: Path):
                 "alertmanager": need_tool("prometheus-alertmanager", procs.ALERTMANAGER, "alertmanager")}
     need_tool("mariadbd", "/usr/sbin/mariadbd")
     ports = {name: free_loopback_port() for name in ("ipp", "node", "prometheus", "alertmanager")}
-    demo = Demo(DemoOptions(run_dir=run_dir, size="tiny", step=1.0, prometheus=False, ssh=False,
+    # each tick is 30 simulated seconds: *.load tasks poll every 5 s, so an hour's failure ratio (which needs
+    # 10 jobs) has data after two ticks
+    demo = Demo(DemoOptions(run_dir=run_dir, size="tiny", step=30.0, prometheus=False, ssh=False,
                             exporter_port=ports["ipp"]), out=io.StringIO())
     children: list[procs.Child] = []
     try:

@@ -5,6 +5,7 @@ EMPTY_WHEN_HEALTHY), then a trouble phase whose events make exactly those panels
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -32,18 +33,22 @@ NOT_CHECKED = {
 }
 
 
-def _results(api, end: float) -> dict[tuple[str, int, str], int]:
-    """(uid, panel id, refId) -> number of series each target returns for the range ending at `end`."""
+Result = tuple[int, frozenset]
+
+
+def _results(api, end: float) -> dict[tuple[str, int, str], Result]:
+    """(uid, panel id, refId) -> (number of series, label names they carry) for the range ending at `end`."""
     counts = {}
     for uid, board in BOARDS.items():
         window = default_range(board)
-        values, firsts = variable_values(board, lambda selector, label: api.label_values(
-            selector, label, end - window, end))
+        values, firsts = variable_values(board, lambda selector, label, start=end - window: api.label_values(
+            selector, label, start, end))
         interval = Interval.for_range(window, SCRAPE_SECONDS)
         for target in targets(board):
             chosen = {**values, target.repeat: firsts[target.repeat]} if target.repeat else values
             result = api.run(expand(target.expr, chosen, interval), target.instant, end, interval)
-            counts[(uid, target.panel_id, target.ref_id)] = len(result)
+            labels = frozenset(name for series in result for name in series["metric"])
+            counts[(uid, target.panel_id, target.ref_id)] = (len(result), labels)
     return counts
 
 
@@ -88,14 +93,14 @@ def test_every_panel_query_returns_data_on_the_healthy_site(phases):
     healthy, _ = phases
     empty = [f"{t.uid} #{t.panel_id} {t.title!r} {t.ref_id}: {t.expr}" for t in ALL_TARGETS
              if _key(t) not in EMPTY_WHEN_HEALTHY and _key(t) not in NOT_CHECKED
-             and healthy[(t.uid, t.panel_id, t.ref_id)] == 0]
+             and healthy[(t.uid, t.panel_id, t.ref_id)][0] == 0]
     assert not empty, "queries without data:\n" + "\n".join(empty)
 
 
 def test_panels_empty_when_healthy_show_data_under_the_trouble_scenario(phases):
     _, trouble = phases
     empty = [f"{t.uid} #{t.panel_id} {t.title!r} {t.ref_id}: {t.expr}" for t in ALL_TARGETS
-             if _key(t) in EMPTY_WHEN_HEALTHY and trouble[(t.uid, t.panel_id, t.ref_id)] == 0]
+             if _key(t) in EMPTY_WHEN_HEALTHY and trouble[(t.uid, t.panel_id, t.ref_id)][0] == 0]
     assert not empty, "queries still without data after the trouble events:\n" + "\n".join(empty)
 
 
@@ -104,7 +109,7 @@ def test_the_healthy_site_really_leaves_some_listed_panels_empty(phases):
     healthy, _ = phases
     for uid, title in (("ipp-pantasks", "Controller hosts down, off or not responding"),
                        ("ipp-hosts", "Hosts taken out of processing")):
-        assert all(healthy[(t.uid, t.panel_id, t.ref_id)] == 0 for t in ALL_TARGETS if _key(t) == (uid, title))
+        assert all(healthy[(t.uid, t.panel_id, t.ref_id)][0] == 0 for t in ALL_TARGETS if _key(t) == (uid, title))
 
 
 def test_exemption_lists_name_existing_panels():
@@ -120,8 +125,29 @@ def test_every_czar_duty_maps_to_panels_that_return_data(phases):
     silent = []
     for duty in parity["duties"]:
         for ref in duty["panels"]:
-            counts = [(trouble if (ref["uid"], ref["title"]) in EMPTY_WHEN_HEALTHY else healthy)[key]
+            counts = [(trouble if (ref["uid"], ref["title"]) in EMPTY_WHEN_HEALTHY else healthy)[key][0]
                       for key in healthy if key[:2] == (ref["uid"], ref["id"])]
             if not counts or min(counts) == 0:
                 silent.append(f"{duty['duty']}: {ref['uid']} #{ref['id']} {ref['title']}")
     assert not silent, "czar duties whose panels return no data:\n" + "\n".join(silent)
+
+
+def _link_fields(panel: dict) -> set[str]:
+    """Fields and series labels the panel's data links read (${__data.fields.X}, ${__field.labels.X})."""
+    urls = [link["url"] for link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", [])]
+    return {name for url in urls for name in re.findall(r"\$\{__(?:data\.fields|field\.labels)\.(\w+)", url)}
+
+
+def test_data_links_get_every_value_they_need_from_the_query_results(phases):
+    healthy, trouble = phases
+    missing = []
+    for uid, board in BOARDS.items():
+        for panel in panels(board):
+            needed = _link_fields(panel)
+            if not needed:
+                continue
+            phase = trouble if (uid, panel["title"]) in EMPTY_WHEN_HEALTHY else healthy
+            labels = set().union(*(phase[key][1] for key in phase if key[:2] == (uid, panel["id"])))
+            if not needed <= labels:
+                missing.append(f"{uid} #{panel['id']} {panel['title']}: links read {sorted(needed - labels)}")
+    assert not missing, "\n".join(missing)
