@@ -72,11 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                                   " (e.g. ipp003)")
     i.add_argument("--label", help="label for stall-label / unstall-label; limits fault-storm --stage and revert to it")
     i.add_argument("--stage", help="fault-storm: chip camera fake warp stack diff destreak dist summitcopy"
-                                   " (default: every stage); revert: chip camera warp stack diff (default chip)")
+                                   " (default: every stage); revert: chip camera fake warp stack diff dist"
+                                   " (default chip); recurring-faults: the stage whose items keep faulting (default"
+                                   " chip); revert-on / revert-off: the stage whose <stage>.revert task to switch")
     i.add_argument("--state", help="neb-host state: up, repair, down, allocate_only (default repair)")
-    i.add_argument("--count", type=int, help="fault-storm: components to fault; summit-behind / burntool-behind:"
-                                             " exposures; host-failure: faults per stage")
-    i.add_argument("--fault", type=int, help="fault-storm: fault code (default 2); revert: only this code")
+    i.add_argument("--count", type=int, help="fault-storm / recurring-faults: components to fault; summit-behind /"
+                                             " burntool-behind: exposures; host-failure: faults per stage")
+    i.add_argument("--fault", type=int, help="fault-storm: fault code (default 2); recurring-faults: the code that"
+                                             " comes back after every revert (default 5); revert: only this code")
     i.add_argument("--fraction", type=float, help="disk-fill: fill the host's volumes to this fraction (default 0.97)")
     i.add_argument("--busy-wait", dest="busy_wait", type=float, help="hung: seconds the client waits (default 3)")
 
