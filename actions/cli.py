@@ -8,6 +8,7 @@ import sys
 
 from actions import __version__
 from actions.config import load_config
+from exporter.cli import configure_logging
 from exporter.config import ConfigError
 from exporter.http import parse_listen_address
 
@@ -35,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, "WARNING" if args.log_level == "warn" else args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(args.log_level)
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
