@@ -94,7 +94,7 @@ def check_run_rows(rows: list) -> None:
 
 def check_label_rows(rows: list) -> None:
     """Label-table rows (label, priority, active)."""
-    processing.parse_labels(rows)
+    processing.parse_label_priorities(rows)
 
 
 def check_summit_totals(rows: list) -> None:
