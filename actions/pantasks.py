@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from exporter.config import PantasksServer
 from exporter.parsers.pantasks import MARKER, decode, split_sections
-from exporter.parsers.pantasks_commands import parse_controller_status, parse_labels
+from exporter.parsers.pantasks_commands import parse_controller_status, parse_labels, parse_status
 from exporter.transport import Runner
 
 OK_EXIT_CODES = (0, 2)  # 2 = EOF on a non-tty stdin, the normal end of a piped client run
@@ -70,3 +70,9 @@ def controller_hosts(runner: Runner, server: PantasksServer, timeout: float) -> 
     outcome = run_commands(runner, server, ["controller status +host"], timeout)[0]
     report = parse_controller_status(outcome.output)
     return {h.host: h.state for h in report.hosts}
+
+
+def task_states(runner: Runner, server: PantasksServer, timeout: float) -> dict[str, bool]:
+    """task name -> active, from `status`."""
+    outcome = run_commands(runner, server, ["status"], timeout)[0]
+    return {task.name: task.active for task in parse_status(outcome.output).tasks}

@@ -16,12 +16,14 @@ from actions import validate as v
 from actions.alertmanager import AlertmanagerError
 from actions.audit import AuditError
 from actions.auth import check_login, current_user
-from actions.catalog import ACTIONS, FIELDS
+from actions.catalog import ACTIONS, FIELDS, TOGGLE_STEMS
+from actions.pantasks import task_states
 from actions.preview import RowSet, board, drop_rows, fault_rows, revert_rows
 from actions.service import NotRecorded, Service
 from actions.sql import FAULT_SOURCES, PAGE
 from actions.webhook import PayloadError, parse_notification
 from exporter.db import DatabaseError
+from exporter.transport import TransportError
 
 bp = Blueprint("actions", __name__)
 _RUNBOOK = re.compile(r"^(Ipp[A-Za-z0-9]+|README)(\.md)?$")
@@ -173,13 +175,28 @@ def _preview(svc: Service, plan, page: int) -> tuple[list[RowSet], str | None]:
         if plan.action in ("label-add", "label-remove"):
             labels = svc.inventory.server_labels(p["server"])
             return [RowSet(f"labels of {p['server']} now", len(labels), tuple((x,) for x in labels), ("label",))], None
+        if plan.action == "revert-toggle":
+            return [_toggle_rows(svc, plan)], None
         if plan.action in ("host-out", "host-in"):
             excluded = svc.audit.hosts().get(p["host"])
             state = "out (through this service)" if excluded and excluded[0] else "in"
             return [RowSet("host state recorded here", 1, ((p["host"], state),), ("host", "state"))], None
-    except (DatabaseError, AuditError) as exc:
+    except (DatabaseError, AuditError, TransportError) as exc:
         return [], f"preview unavailable: {exc}"
     return [], None
+
+
+def _toggle_rows(svc: Service, plan) -> RowSet:
+    """The server's tasks the toggle switches, with their active flag now (`status`)."""
+    p = plan.param_dict
+    assert svc.config.pantasks is not None  # the server was validated against the configured ones
+    spec = next(s for s in svc.config.pantasks.servers if s.name == p["server"])
+    stem = TOGGLE_STEMS[p["stage"]]
+    prefix = f"{stem}." if p["stage"] == "destreak" else f"{stem}.revert"
+    tasks = task_states(svc.runners.get(spec.host), spec, spec.timeout)
+    shown = tuple((name, "active" if active else "off") for name, active in sorted(tasks.items())
+                  if name.startswith(prefix))
+    return RowSet(f"{p['server']}: tasks the switch changes, as they are now", len(shown), shown, ("task", "now"))
 
 
 @bp.route("/actions/<name>", methods=["GET"])

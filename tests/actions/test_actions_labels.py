@@ -52,6 +52,8 @@ def _active(servers, server: str, task: str) -> bool:
 
 
 def test_revert_toggle_switches_the_stage_revert_tasks(client, servers):
+    preview = client.get("/actions/revert-toggle?server=stdscience&stage=warp&to=off").get_data(as_text=True)
+    assert "<td>warp.revert.warped</td><td>active</td>" in preview  # the state now, read with `status`
     login(client)
     assert 'class="ok">success' in _post(client, "revert-toggle", server="stdscience", stage="warp",
                                          to="off").get_data(as_text=True)
