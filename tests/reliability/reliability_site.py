@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any, Iterator
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors import Exporter
 from exporter.config import config_from_data
@@ -243,3 +246,33 @@ class TableLock:
                 cur.execute("UNLOCK TABLES")
             self._conn.close()
             self._conn = None
+
+
+class CountingListener:
+    """A loopback TCP listener that accepts and counts connections and never answers (a silent peer)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        """Stop listening and drop every accepted connection."""
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def text_samples(text: str):
+    """{(name, sorted labels): value} of a text exposition."""
+    return sample_map(text_string_to_metric_families(text))

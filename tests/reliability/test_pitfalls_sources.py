@@ -12,18 +12,18 @@ import threading
 import time
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
 from reliability_report import pitfall
 from reliability_site import (
     FIXTURES,
+    CountingListener,
     client_runs,
     databases,
     http_get,
     make_exporter,
     of_source,
     root_rows,
-    sample_map,
     served,
+    text_samples,
     timed_scrape,
     up,
 )
@@ -41,31 +41,6 @@ def exporter_for(data: dict, **sections):
     """An exporter for the config sections given (short TTLs unless the test says otherwise)."""
     config = {"exporter": {"scrape_timeout": "5s", "timeout_offset": 0, "cache_ttl": 0, "max_stale": "5m"}, **data}
     return make_exporter(config, enabled=tuple(k for k in ("pantasks", "processing", "nebulous") if k in config))
-
-
-class CountingListener:
-    """A loopback TCP listener that accepts and counts connections and never answers (a silent peer)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self) -> None:
-        """Stop listening and drop every accepted connection."""
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 @pitfall(1)
@@ -129,11 +104,6 @@ def make_exporter_with(collectors, data):
     from exporter.config import config_from_data
     config = config_from_data({"exporter": {"cache_ttl": 0}, **data})
     return Exporter(config, collectors=collectors)
-
-
-def text_samples(text: str):
-    """{(name, sorted labels): value} of a text exposition."""
-    return sample_map(text_string_to_metric_families(text))
 
 
 @pitfall(3)
