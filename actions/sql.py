@@ -125,6 +125,7 @@ LABELS_SQL = " UNION ".join(["SELECT label FROM Label"] + [
     f"SELECT DISTINCT label FROM {table}" for table in
     ("chipRun", "camRun", "fakeRun", "warpRun", "stackRun", "diffRun", "distRun", "newExp")])
 NEBULOUS_HOSTS_SQL = "SELECT DISTINCT host FROM volume"
+HOST_VOLUMES_SQL = "SELECT name, allocate, available FROM volume WHERE host = %s ORDER BY name"
 
 
 def _terms(source: Source, label: bool, fault: bool) -> str:

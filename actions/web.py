@@ -17,10 +17,10 @@ from actions.alertmanager import AlertmanagerError
 from actions.audit import AuditError
 from actions.auth import check_login, current_user
 from actions.catalog import ACTIONS, FIELDS, TOGGLE_STEMS
-from actions.pantasks import task_states
+from actions.pantasks import controller_hosts, task_states
 from actions.preview import RowSet, board, drop_rows, fault_rows, revert_rows
 from actions.service import NotRecorded, Service
-from actions.sql import FAULT_SOURCES, PAGE
+from actions.sql import FAULT_SOURCES, HOST_VOLUMES_SQL, PAGE
 from actions.webhook import PayloadError, parse_notification
 from exporter.db import DatabaseError
 from exporter.transport import TransportError
@@ -178,12 +178,27 @@ def _preview(svc: Service, plan, page: int) -> tuple[list[RowSet], str | None]:
         if plan.action == "revert-toggle":
             return [_toggle_rows(svc, plan)], None
         if plan.action in ("host-out", "host-in"):
-            excluded = svc.audit.hosts().get(p["host"])
-            state = "out (through this service)" if excluded and excluded[0] else "in"
-            return [RowSet("host state recorded here", 1, ((p["host"], state),), ("host", "state"))], None
+            return [_host_rows(svc, p["host"])], None
     except (DatabaseError, AuditError, TransportError) as exc:
         return [], f"preview unavailable: {exc}"
     return [], None
+
+
+def _host_rows(svc: Service, host: str) -> RowSet:
+    """Where the host stands now: each server's controller, its nebulous volumes, and this service's record."""
+    shown: list[tuple[str, str]] = []
+    for spec in svc.config.pantasks.servers if svc.config.pantasks else ():
+        try:
+            state = controller_hosts(svc.runners.get(spec.host), spec, spec.timeout).get(host, "not in this controller")
+        except TransportError as exc:
+            state = f"unreachable: {exc}"
+        shown.append((f"pantasks[{spec.name}] controller", state))
+    if svc.nebulous is not None:
+        for volume, allocate, available in svc.nebulous.run(lambda s: s.query(HOST_VOLUMES_SQL, (host,))):
+            shown.append((f"nebulous volume {volume}", f"allocate {allocate}, available {available}"))
+    excluded = svc.audit.hosts().get(host)
+    shown.append(("this service", "out (host-out)" if excluded and excluded[0] else "in"))
+    return RowSet(f"{host} now", len(shown), tuple(shown), ("where", "state"))
 
 
 def _toggle_rows(svc: Service, plan) -> RowSet:

@@ -31,6 +31,8 @@ def test_host_out_then_in_changes_controllers_nebulous_and_a_real_silence(make_a
     assert f"pantasks[stdscience]: controller host off {host}" in preview
     assert f"pantasks[distribution]: controller host off {host}" in preview
     assert f"neb-host {host} repair" in preview
+    assert "<td>pantasks[stdscience] controller</td><td>IDLE</td>" in preview  # where the host stands now
+    assert f"<td>nebulous volume {host}.0</td><td>allocate 1, available 1</td>" in preview
     assert _controller(servers, "stdscience", host) == "IDLE" and _volumes(site, host) == {(1, 1)}  # GET changed nothing
 
     login(client)
