@@ -60,7 +60,8 @@ def test_webhook_refuses_a_missing_or_wrong_token_and_bad_payloads(client, site)
     assert client.post("/alertmanager", json=payload("x"), headers={"Authorization": "Bearer nope"}).status_code == 401
     assert client.post("/alertmanager", data=b"{not json", headers=AUTH).status_code == 400
     assert client.post("/alertmanager", json={"version": "3"}, headers=AUTH).status_code == 400
-    assert _metric(client, 'ipp_webhook_notifications_total{status="rejected"}') == 4
+    assert client.post("/alerts", json=payload("x")).status_code == 401  # the path alerts/alertmanager.yml used
+    assert _metric(client, 'ipp_webhook_notifications_total{status="rejected"}') == 5
 
 
 def test_replaying_a_notification_100_times_runs_the_action_once(app, client, site, tmp_path):
