@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from actions import validate as v
 from actions.catalog import Plan
 from actions.sql import DROP_MATCHES_SQL, FAULT_SOURCES, LABELS_SQL, PAGE, REVERT_EFFECTS, effect_sql, faults_sql
+from exporter.collectors.processing import RUNS_SQL
 from exporter.db import Database, Session
+from exporter.faults_sql import SOURCES as FAULT_SOURCE_LIST
+from exporter.faults_sql import faults_sql as faults_statement
 
 ITEM_COLUMNS = ("item", "label", "run state", "fault", "host", "path / log base")
-_RUN_TABLES = (("chip", "chipRun"), ("camera", "camRun"), ("fake", "fakeRun"), ("warp", "warpRun"),
-               ("stack", "stackRun"), ("diff", "diffRun"), ("dist", "distRun"))
-_PENDING = ("new", "update", "wait")
 
 
 @dataclass(frozen=True)
@@ -90,22 +90,24 @@ class BoardCell:
     faults: tuple[tuple[int, int], ...]
 
 
+# The exporter's own statements (index-pinned, history-free): the board counts what ipp_processing_faults and
+# ipp_processing_runs count. The summit fileset branch needs a window parameter and has no label: left out.
+BOARD_FAULTS_SQL = faults_statement(tuple(s for s in FAULT_SOURCE_LIST if "%(summit_floor)s" not in s.outstanding))
+
+
 def board(db: Database) -> list[BoardCell]:
     """Pending runs and outstanding faults per stage and label (what Czartool's main table showed)."""
     def work(session: Session) -> list[BoardCell]:
         pending: dict[tuple[str, str], int] = {}
         faults: dict[tuple[str, str], dict[int, int]] = {}
-        for stage, table in _RUN_TABLES:
-            sql = f"SELECT label, COUNT(*) FROM {table} WHERE state IN %(states)s GROUP BY label"
-            for label, n in session.query(sql, {"states": _PENDING}):
-                pending[(stage, _text(label))] = int(n)
-        for stage, sources in FAULT_SOURCES.items():
-            for s in sources:
-                sql = (f"SELECT {s.label or 'NULL'}, {s.fault}, COUNT(*) FROM {s.tables} WHERE {s.outstanding}"
-                       " GROUP BY 1, 2")
-                for label, code, n in session.query(sql):
-                    cell = faults.setdefault((stage, _text(label)), {})
-                    cell[int(code)] = cell.get(int(code), 0) + int(n)
+        for stage, label, _state, n in session.query(RUNS_SQL):
+            key = (_text(stage), _text(label))
+            pending[key] = pending.get(key, 0) + int(n)
+        for stage, label, code, _host, n in session.query(BOARD_FAULTS_SQL):
+            if code is None:  # the per-host rows of the same statement
+                continue
+            cell = faults.setdefault((_text(stage), _text(label)), {})
+            cell[int(code)] = cell.get(int(code), 0) + int(n)
         keys = sorted(set(pending) | set(faults))
         return [BoardCell(stage, label, pending.get((stage, label), 0), tuple(sorted(faults.get((stage, label), {}).items())))
                 for stage, label in keys]

@@ -43,7 +43,8 @@ def _page_number() -> int:
 def _globals() -> dict:
     svc = service()
     return {"user": current_user(svc.config, request), "dry_run": svc.config.actions.dry_run, "ACTIONS": ACTIONS,
-            "PAGE": PAGE, "urlencode": urlencode}
+            "PAGE": PAGE, "urlencode": urlencode, "FAULT_STAGES": FAULT_SOURCES, "REVERT_STAGES": v.REVERT_STAGES,
+            "FAULT_CODES": v.FAULT_CODES}
 
 
 @bp.route("/healthz")
