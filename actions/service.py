@@ -55,6 +55,7 @@ class Service:
         self._rate_guard = threading.Lock()
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()  # recent dedup keys (LRU)
         self._seen_guard = threading.Lock()
+        self.sweep_every, self.sweep_age = SWEEP_EVERY, SWEEP_AGE  # tests shorten them
         self._stop = threading.Event()
         self._workers = [threading.Thread(target=self._work, name=f"ipp-actions-worker-{i}", daemon=True)
                          for i in range(workers)]
@@ -209,7 +210,7 @@ class Service:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                ref = self.queue.get(timeout=SWEEP_EVERY)
+                ref = self.queue.get(timeout=self.sweep_every)
             except queue.Empty:
                 self._sweep()
                 continue
@@ -223,7 +224,7 @@ class Service:
 
     def _sweep(self) -> None:
         try:
-            for record in self.audit.queued(SWEEP_AGE):
+            for record in self.audit.queued(self.sweep_age):
                 self._run_queued(record.ref)
         except AuditError as exc:
             log.warning("sweep: %s", exc)

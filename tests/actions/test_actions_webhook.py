@@ -193,3 +193,16 @@ def test_a_restarted_service_does_not_run_the_incident_again(make_app, site, tmp
         "duplicate\n"
     assert second.extensions["ipp_actions"].drain(30)
     assert len(_calls(tmp_path / "ipp-bin")) == 1
+
+
+def test_a_queued_action_on_a_busy_target_waits_and_then_runs(app, site, tmp_path):
+    label = _code2_label(site)
+    service = app.extensions["ipp_actions"]
+    service.sweep_every, service.sweep_age = 0.2, 0.0
+    with service._lock(f"label:gpc1/{label}"):  # a person's action on the same label is running
+        assert app.test_client().post("/alertmanager", json=payload(label), headers=AUTH).status_code == 200
+        assert wait_for(lambda: service.queue.unfinished_tasks == 0, timeout=10)
+        time.sleep(0.5)
+        assert [r.status for r in service.audit.recent()] == ["queued"] and _calls(tmp_path / "ipp-bin") == []
+    done = wait_for(lambda: [r for r in service.audit.recent() if r.status == "success"], timeout=20)
+    assert done and len(_calls(tmp_path / "ipp-bin")) == 1
