@@ -11,7 +11,7 @@ from actions.catalog import ACTIONS, FIELDS
 
 NOTIFICATION_STATUSES = ("firing", "resolved", "rejected", "duplicate")
 RESULTS = ("success", "failure", "refused", "dry_run")
-REFUSAL_FIELDS = tuple(sorted({f for fields in FIELDS.values() for f in fields} | {"action", "csrf", "login",
+REFUSAL_FIELDS = tuple(sorted({f for fields in FIELDS.values() for f in fields} | {"action", "csrf", "login", "nonce",
                                                                                     "token", "payload", "rate", "busy"}))
 
 

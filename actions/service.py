@@ -90,8 +90,12 @@ class Service:
         with self._locks_guard:
             return self._locks[target]
 
-    def run(self, plan: Plan, actor: str, ref: str | None = None, source: str | None = None) -> tuple[str, Outcome]:
-        """Run a plan under its target lock and the global rate limit; audit it; return (audit ref, outcome)."""
+    def run(self, plan: Plan, actor: str, ref: str | None = None, source: str | None = None,
+            dedup_key: str | None = None) -> tuple[str, Outcome]:
+        """Run a plan under its target lock and the global rate limit; audit it; return (audit ref, outcome).
+
+        `dedup_key` (a confirm form's one-time nonce) makes a repeated confirmation (double click, reload) run
+        nothing: the second insert is ignored and Refused('nonce', status 409) is raised instead."""
         if not self._rate_ok():
             self.metrics.refuse(plan.action, "rate")
             raise v.Refused("rate", f"more than {self.config.actions.max_actions_per_minute} actions in a minute; "
@@ -103,8 +107,12 @@ class Service:
         try:
             argv = [s.text() for s in plan.steps]
             if ref is None:
-                ref = self.audit.record(actor, plan.action, plan.target, plan.param_dict, argv, "running", source)
-                assert ref is not None  # no dedup key: the insert cannot be ignored
+                ref = self.audit.record(actor, plan.action, plan.target, plan.param_dict, argv, "running", source,
+                                        dedup_key)
+                if ref is None:
+                    self.metrics.refuse(plan.action, "nonce")
+                    raise v.Refused("nonce", "this confirmation was used already: nothing was run again "
+                                             "(see the audit trail)", status=409)
             start = time.monotonic()
             before = self._pending(plan)
             try:

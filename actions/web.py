@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
+import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -26,6 +28,7 @@ from exporter.db import DatabaseError
 from exporter.transport import TransportError
 
 bp = Blueprint("actions", __name__)
+_NONCE = re.compile(r"[0-9a-f]{32}")
 _RUNBOOK = re.compile(r"^(Ipp[A-Za-z0-9]+|README)(\.md)?$")
 
 
@@ -225,7 +228,8 @@ def preview(name: str):
         return _refusal(refusal, name)
     page = _page_number()
     sets, error = _preview(svc, plan, page)
-    return render_template("preview.html", plan=plan, sets=sets, error=error, page=page)
+    # a one-time nonce in the confirm form: a double click or a reload of the POST runs the action once
+    return render_template("preview.html", plan=plan, sets=sets, error=error, page=page, nonce=uuid.uuid4().hex)
 
 
 @bp.route("/actions/<name>", methods=["POST"])
@@ -239,7 +243,9 @@ def confirm(name: str):
         return redirect(url_for("actions.login", next=request.path + "?" + urlencode(shown)))
     try:
         plan = svc.plan(name, request.form)
-        ref, outcome = svc.run(plan, user, source="web")
+        nonce = request.form.get("nonce", "")
+        dedup = hashlib.sha256(f"web\x1f{nonce}".encode()).hexdigest() if _NONCE.fullmatch(nonce) else None
+        ref, outcome = svc.run(plan, user, source="web", dedup_key=dedup)
     except v.Refused as refusal:
         return _refusal(refusal, name)
     except AuditError as exc:

@@ -76,3 +76,16 @@ def test_destreak_toggle_follows_the_czar_order(client, servers):
     # `destreak.on` switches every destreak.* task, so the end state says nothing about the order)
     assert 'class="ok">success' in body
     assert body.index("pantasks[distribution]: destreak.revert.off") < body.index("pantasks[distribution]: destreak.on")
+
+
+def test_a_repeated_confirmation_runs_once(client, servers, tmp_path):
+    import re
+    preview = client.get("/actions/revert-toggle?server=stdscience&stage=chip&to=off")
+    nonce = re.search(r'name="nonce" value="([0-9a-f]{32})"', preview.get_data(as_text=True)).group(1)
+    login(client)
+    data = {"server": "stdscience", "stage": "chip", "to": "off", "nonce": nonce,
+            "csrf_token": csrf_token(client, "/login")}
+    assert client.post("/actions/revert-toggle", data=data).status_code == 200
+    again = client.post("/actions/revert-toggle", data=data)  # a double click or a reload
+    assert again.status_code == 409 and "used already" in again.get_data(as_text=True)
+    assert client.get("/audit").get_data(as_text=True).count("revert-toggle</td>") == 1
