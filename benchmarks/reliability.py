@@ -63,11 +63,11 @@ def run_fuzz(total: int, processes: int) -> None:
         print("FAILURE", failure)
 
 
-def run_soak(seconds: float, scrapers: int, ssh: bool) -> None:
+def run_soak(seconds: float, scrapers: int, ssh: bool, arenas: str) -> None:
     """Run the soak and print its figures."""
     from soak import soak
-    result = soak(seconds, scrapers=scrapers, ssh=ssh)
-    print(f"soak: {result.summary()}")
+    result = soak(seconds, scrapers=scrapers, ssh=ssh, arenas=arenas)
+    print(f"soak (MALLOC_ARENA_MAX={arenas if arenas != '0' else 'glibc default'}): {result.summary()}")
     print(f"soak limits: RSS growth {result.rss_growth * 100:+.1f} % (limit 5 %), fds {result.before.fds} -> "
           f"{result.after.fds}, threads {result.before.threads} -> {result.after.threads}, "
           f"{result.over_budget} scrapes over budget, {result.failed} failed")
@@ -80,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     parser.add_argument("--scrapers", type=int, default=20)
     parser.add_argument("--no-ssh", action="store_true", help="soak without the SSH pantasks server")
+    parser.add_argument("--malloc-arena-max", default="2", help="the exporter's MALLOC_ARENA_MAX (0: glibc's default)")
     args = parser.parse_args(argv)
     if args.fuzz_inputs > 0:
         run_fuzz(args.fuzz_inputs, args.processes)
     if args.soak_seconds > 0:
-        run_soak(args.soak_seconds, args.scrapers, not args.no_ssh)
+        run_soak(args.soak_seconds, args.scrapers, not args.no_ssh, args.malloc_arena_max)
     return 0
 
 
