@@ -29,6 +29,10 @@ class Source:
     state: str
     outstanding: str  # still needs action (the exporter's counting rule, metrics.md)
     order: str = "1"  # key columns to page by (cheaper to sort than the display text)
+    # the same joins driven from the run table's KEY(state), then the faulted table's PRIMARY KEY prefix: used
+    # (with STRAIGHT_JOIN) whenever the condition filters the run state, so the optimizer never starts from the
+    # faulted table's KEY(fault), which holds every old fault (the exporter's finding, exporter/faults_sql.py)
+    driven: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,35 +51,43 @@ class Effect:
 CHIP = Source("chipProcessedImfile i JOIN chipRun r ON r.chip_id = i.chip_id JOIN rawExp e ON e.exp_id = i.exp_id",
               "CONCAT('chip_id ', r.chip_id, ' ', e.exp_name, ' ', i.class_id)", "r.label", "i.fault", "i.hostname",
               "i.path_base", "r.state",
-              "r.state IN ('new', 'update') AND i.fault <> 0 AND (r.state = 'new' OR i.data_state = 'update')", order="i.chip_id, i.class_id")
+              "r.state IN ('new', 'update') AND i.fault <> 0 AND (r.state = 'new' OR i.data_state = 'update')", order="i.chip_id, i.class_id",
+    driven="chipRun r FORCE INDEX (state) JOIN chipProcessedImfile i FORCE INDEX (PRIMARY) ON i.chip_id = r.chip_id JOIN rawExp e ON e.exp_id = i.exp_id")
 CAMERA = Source("camProcessedExp p JOIN camRun r ON r.cam_id = p.cam_id JOIN chipRun c ON c.chip_id = r.chip_id"
                 " JOIN rawExp e ON e.exp_id = c.exp_id",
                 "CONCAT('cam_id ', r.cam_id, ' ', e.exp_name)", "r.label", "p.fault", "p.hostname", "p.path_base",
-                "r.state", "r.state IN ('new', 'update') AND p.fault <> 0", order="p.cam_id")
+                "r.state", "r.state IN ('new', 'update') AND p.fault <> 0", order="p.cam_id",
+    driven="camRun r FORCE INDEX (state) JOIN camProcessedExp p FORCE INDEX (PRIMARY) ON p.cam_id = r.cam_id JOIN chipRun c ON c.chip_id = r.chip_id JOIN rawExp e ON e.exp_id = c.exp_id")
 FAKE = Source("fakeProcessedImfile f JOIN fakeRun r ON r.fake_id = f.fake_id JOIN camRun c ON c.cam_id = r.cam_id"
               " JOIN chipRun h ON h.chip_id = c.chip_id JOIN rawExp e ON e.exp_id = h.exp_id",
               "CONCAT('fake_id ', r.fake_id, ' ', e.exp_name, ' ', f.class_id)", "r.label", "f.fault", "f.hostname",
               "f.path_base", "r.state",
-              "r.state IN ('new', 'update') AND f.fault <> 0 AND (r.state = 'new' OR f.data_state = 'update')", order="f.fake_id, f.class_id")
+              "r.state IN ('new', 'update') AND f.fault <> 0 AND (r.state = 'new' OR f.data_state = 'update')", order="f.fake_id, f.class_id",
+    driven="fakeRun r FORCE INDEX (state) JOIN fakeProcessedImfile f FORCE INDEX (PRIMARY) ON f.fake_id = r.fake_id JOIN camRun c ON c.cam_id = r.cam_id JOIN chipRun h ON h.chip_id = c.chip_id JOIN rawExp e ON e.exp_id = h.exp_id")
 WARP = Source("warpSkyfile s JOIN warpRun r ON r.warp_id = s.warp_id JOIN fakeRun f ON f.fake_id = r.fake_id"
               " JOIN camRun c ON c.cam_id = f.cam_id JOIN chipRun h ON h.chip_id = c.chip_id"
               " JOIN rawExp e ON e.exp_id = h.exp_id",
               "CONCAT('warp_id ', r.warp_id, ' ', e.exp_name, ' ', s.skycell_id)", "r.label", "s.fault", "s.hostname",
               "s.path_base", "r.state",
-              "r.state IN ('new', 'update') AND s.fault <> 0 AND (r.state = 'new' OR s.data_state = 'update')", order="s.warp_id, s.skycell_id")
+              "r.state IN ('new', 'update') AND s.fault <> 0 AND (r.state = 'new' OR s.data_state = 'update')", order="s.warp_id, s.skycell_id",
+    driven="warpRun r FORCE INDEX (state) JOIN warpSkyfile s FORCE INDEX (PRIMARY) ON s.warp_id = r.warp_id JOIN fakeRun f ON f.fake_id = r.fake_id JOIN camRun c ON c.cam_id = f.cam_id JOIN chipRun h ON h.chip_id = c.chip_id JOIN rawExp e ON e.exp_id = h.exp_id")
 DIFF = Source("diffSkyfile s JOIN diffRun r ON r.diff_id = s.diff_id",
               "CONCAT('diff_id ', r.diff_id, ' ', s.skycell_id)", "r.label", "s.fault", "s.hostname", "s.path_base",
               "r.state",
-              "r.state IN ('new', 'update') AND s.fault <> 0 AND (r.state = 'new' OR s.data_state = 'update')", order="s.diff_id, s.skycell_id")
+              "r.state IN ('new', 'update') AND s.fault <> 0 AND (r.state = 'new' OR s.data_state = 'update')", order="s.diff_id, s.skycell_id",
+    driven="diffRun r FORCE INDEX (state) JOIN diffSkyfile s FORCE INDEX (PRIMARY) ON s.diff_id = r.diff_id")
 STACK = Source("stackSumSkyfile s JOIN stackRun r ON r.stack_id = s.stack_id",
                "CONCAT('stack_id ', r.stack_id, ' ', COALESCE(r.skycell_id, ''))", "r.label", "s.fault", "s.hostname",
-               "s.path_base", "r.state", "r.state IN ('new', 'update') AND s.fault <> 0", order="s.stack_id")
+               "s.path_base", "r.state", "r.state IN ('new', 'update') AND s.fault <> 0", order="s.stack_id",
+    driven="stackRun r FORCE INDEX (state) JOIN stackSumSkyfile s FORCE INDEX (PRIMARY) ON s.stack_id = r.stack_id")
 DIST_COMPONENT = Source("distComponent c JOIN distRun r ON r.dist_id = c.dist_id",
                         "CONCAT('dist_id ', r.dist_id, ' component ', c.component)", "r.label", "c.fault", "NULL",
-                        "c.outdir", "r.state", "r.state = 'new' AND c.fault <> 0", order="c.dist_id, c.component")
+                        "c.outdir", "r.state", "r.state = 'new' AND c.fault <> 0", order="c.dist_id, c.component",
+    driven="distRun r FORCE INDEX (state) JOIN distComponent c FORCE INDEX (PRIMARY) ON c.dist_id = r.dist_id")
 DIST_RUN = Source("distRun r", "CONCAT('dist_id ', r.dist_id, ' run (', r.stage, ' ', r.stage_id, ')')", "r.label",
                   "r.fault", "NULL", "r.outdir", "r.state",
-                  "r.state IN ('new', 'goto_cleaned') AND r.fault <> 0", order="r.dist_id")
+                  "r.state IN ('new', 'goto_cleaned') AND r.fault <> 0", order="r.dist_id",
+    driven="distRun r FORCE INDEX (state)")
 REG_IMFILE = Source("rawImfile i JOIN newExp n ON n.exp_id = i.exp_id",
                     "CONCAT('exp_id ', i.exp_id, ' ', i.class_id)", "n.label", "i.fault", "i.hostname", "i.uri",
                     "n.state", "i.fault <> 0", order="i.exp_id, i.class_id")
@@ -150,7 +162,9 @@ def faults_sql(source: Source, label: bool, fault: bool) -> tuple[str, str]:
 
 def _pair(s: Source, where: str) -> tuple[str, str]:
     label = s.label or "NULL"
-    count = f"SELECT COUNT(*) FROM {s.tables} WHERE {where}"
-    page = (f"SELECT {s.item}, {label}, {s.state}, {s.fault}, {s.host}, {s.path} FROM {s.tables} WHERE {where}"
+    pinned = s.driven is not None and "r.state" in where
+    select, tables = ("SELECT STRAIGHT_JOIN", s.driven) if pinned else ("SELECT", s.tables)
+    count = f"{select} COUNT(*) FROM {tables} WHERE {where}"
+    page = (f"{select} {s.item}, {label}, {s.state}, {s.fault}, {s.host}, {s.path} FROM {tables} WHERE {where}"
             f" ORDER BY {s.order} LIMIT %(limit)s OFFSET %(offset)s")
     return count, page
