@@ -1,6 +1,7 @@
 """Print simulated-site build time and rows/s for 100 k, 1 M (and opt-in 10 M) component rows.
 
-Usage: python benchmarks/site_build.py [100k] [1M] [10M]   (default: 100k 1M). Not run in CI.
+Usage: python benchmarks/site_build.py [--real-site] [100k] [1M] [10M]   (default: 100k 1M). Not run in CI.
+--real-site builds ScenarioSpec.real_site (issue 12's active workload on top of the history).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _progress(label: str):
 
 def main(argv: list[str]) -> int:
     """Build each requested size into a fresh throwaway server and print the figures."""
-    names = argv or ["100k", "1M"]
+    real_site = "--real-site" in argv
+    names = [a for a in argv if a != "--real-site"] or ["100k", "1M"]
     unknown = [n for n in names if n not in SIZES]
     if unknown:
         print(f"unknown size(s) {unknown}; choose from {list(SIZES)}", file=sys.stderr)
@@ -40,7 +42,7 @@ def main(argv: list[str]) -> int:
         print(f"{'size':>6} {'component rows':>15} {'all rows':>12} {'seconds':>9} {'rows/s':>10}")
         for name in names:
             create_site(root, accounts)
-            spec = ScenarioSpec.for_component_rows(SIZES[name])
+            spec = ScenarioSpec.real_site(SIZES[name]) if real_site else ScenarioSpec.for_component_rows(SIZES[name])
             result = build(root, spec, progress=_progress(name))
             print(f"{name:>6} {result.component_rows:>15,} {result.rows:>12,} {result.seconds:>9.1f}"
                   f" {result.rows / result.seconds:>10,.0f}", flush=True)
