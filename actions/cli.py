@@ -13,6 +13,7 @@ from exporter.config import ConfigError
 from exporter.http import parse_listen_address
 
 DEFAULT_LISTEN = "127.0.0.1:8476"
+EXIT_STARTUP = 1  # the config is valid but the service cannot start (port in use, audit store down)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ipp-actions",
         description="IPP action service: Alertmanager webhook and the czar's previewed, audited actions.",
-        epilog="Exit codes: 0 ok, 2 bad config or arguments. Docs: docs/actions.md.")
+        epilog="Exit codes: 0 ok, 1 cannot start (port in use, audit store down), 2 bad config or arguments. "
+               "Docs: docs/actions.md.")
     p.add_argument("--config.file", dest="config_file", default="ipp-actions.yml", metavar="FILE",
                    help="YAML config file (default: %(default)s)")
     p.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, metavar="ADDR",
@@ -53,14 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     import waitress  # type: ignore[import-untyped]
 
     from actions.app import create_app
+    from actions.audit import AuditError
 
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except AuditError as exc:  # e.g. the MariaDB audit store is down: refuse to start rather than act unaudited
+        print(f"ipp-actions: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    service = app.extensions["ipp_actions"]
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=args.threads, ident="ipp-actions",
+                                        channel_timeout=30, cleanup_interval=10)
+    except OSError as exc:
+        service.close()
+        print(f"ipp-actions: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_STARTUP
     logging.getLogger(__name__).info("ipp-actions listening on http://%s:%d/", host, port)
     try:
-        waitress.serve(app, host=host, port=port, threads=args.threads, ident="ipp-actions",
-                       channel_timeout=30, cleanup_interval=10)
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        app.extensions["ipp_actions"].close()
+        server.close()
+        service.close()
     return 0

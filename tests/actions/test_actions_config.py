@@ -83,3 +83,25 @@ def test_auto_actions_are_rate_limited_and_can_be_switched_off(make_app, site, t
     off.test_client().post("/alertmanager", json=payload(label, starts="2026-11-28T00:00:00Z"),
                            headers={"Authorization": f"Bearer {TOKEN}"})
     assert off.extensions["ipp_actions"].drain(10) and off.extensions["ipp_actions"].audit.recent() == []
+
+
+def _serve(tmp_path, data, listen: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "serve.yml"
+    path.write_text(yaml.safe_dump(data))
+    return subprocess.run([sys.executable, "-m", "actions", f"--config.file={path}", f"--web.listen-address={listen}"],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_cannot_start_is_exit_1_with_a_clear_message(tmp_path, config_data):
+    import socket
+
+    from ippsim.procs import free_loopback_port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = _serve(tmp_path, config_data(), f"127.0.0.1:{busy.getsockname()[1]}")
+    assert result.returncode == 1 and "cannot listen on" in result.stderr, result.stderr
+    down = config_data(actions={"audit": f"mysql://nobody@127.0.0.1:{free_loopback_port()}/audit",
+                                "audit_password_env": "HOME"})
+    result = _serve(tmp_path, down, "127.0.0.1:0")
+    assert result.returncode == 1 and "audit store" in result.stderr, result.stderr
