@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 _ROWS = re.compile(r"\b(?:Deleted|Updated|updated) (\d+)\b")
 _OUTPUT_LIMIT = 20000  # characters of a step's output kept in the audit trail
+_ALREADY_ON = re.compile(r"host \S+ is not OFF")
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,11 @@ class Executor:
         assert self.config.pantasks is not None  # a pantasks step exists only for a configured server
         server = next(s for s in self.config.pantasks.servers if s.name == step.where)
         outcome = run_commands(self.runners.get(server.host), server, [" ".join(step.argv)], remaining)[0]
-        return StepResult(step.text(), outcome.ok, None, outcome.output[-_OUTPUT_LIMIT:])
+        ok, output = outcome.ok, outcome.output
+        if not ok and step.argv[:3] == ("controller", "host", "on") and _ALREADY_ON.fullmatch(output.strip()):
+            # `on` works only from OFF (controller_host.c): a host this server never took out is already in
+            ok, output = True, f"{output}\n(already in processing on this server)"
+        return StepResult(step.text(), ok, None, output[-_OUTPUT_LIMIT:])
 
     def _silence(self, step: Step, plan: Plan, actor: str) -> tuple[StepResult, str | None]:
         host = plan.param_dict["host"]

@@ -11,6 +11,7 @@ from exporter.collectors.processing import RUNS_SQL
 from exporter.db import Database, Session
 from exporter.faults_sql import SOURCES as FAULT_SOURCE_LIST
 from exporter.faults_sql import faults_sql as faults_statement
+from exporter.parsers import column_text as _text
 
 ITEM_COLUMNS = ("item", "label", "run state", "fault", "host", "path / log base")
 
@@ -23,14 +24,6 @@ class RowSet:
     count: int
     rows: tuple[tuple, ...]
     columns: tuple[str, ...] = ITEM_COLUMNS
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    return str(value)
 
 
 def _page(session: Session, count_sql: str, page_sql: str, params: dict, page: int) -> tuple[int, tuple[tuple, ...]]:

@@ -78,3 +78,12 @@ def test_expiring_an_already_expired_silence_is_not_an_error(make_alertmanager):
 def test_unknown_host_is_refused_and_nothing_runs(client, servers):
     response = client.get("/actions/host-out?host=ipp999")
     assert response.status_code == 404 and "not a known host" in response.get_data(as_text=True)
+
+
+def test_host_in_of_a_host_a_server_never_took_out_is_not_a_failure(client, site, servers):
+    with site.root.connect("nebulous") as conn, conn.cursor() as cur:  # put in repair by hand, pantasks untouched
+        cur.execute("UPDATE volume SET allocate = 0 WHERE host = %s", (HOSTS[0],))
+    login(client)
+    body = _post(client, "host-in", host=HOSTS[0]).get_data(as_text=True)
+    assert 'class="ok">success' in body and "already in processing on this server" in body
+    assert _volumes(site, HOSTS[0]) == {(1, 1)}
