@@ -154,17 +154,17 @@ class Service:
         """Record the notification's proposals (UNIQUE dedup key) and queue new ones; raise AuditError when the
         store cannot record them (the caller answers 5xx so Alertmanager retries)."""
         found = proposals(notification, self.config.actions.auto_actions)
-        fresh = 0
+        duplicates = 0
         for proposal in found:
-            ref = self._record_proposal(proposal)
+            ref, duplicate = self._record_proposal(proposal)
+            duplicates += duplicate
             if ref is None:
                 continue
-            fresh += 1
             try:
                 self.queue.put_nowait(ref)
             except queue.Full:
                 log.warning("webhook queue full: %s stays queued for the sweeper", ref)
-        status = "duplicate" if found and not fresh else notification.status
+        status = "duplicate" if found and duplicates == len(found) else notification.status
         self.metrics.notifications.labels(status).inc()
         return status
 
@@ -185,35 +185,38 @@ class Service:
             while len(self._seen) > SEEN_KEYS:
                 self._seen.popitem(last=False)
 
-    def _record_proposal(self, proposal) -> str | None:
+    def _record_proposal(self, proposal) -> tuple[str | None, bool]:
+        """(ref of a newly queued action or None, whether the proposal was a duplicate)."""
         # repeats (repeat_interval, retries): answered from memory, else one indexed lookup; the UNIQUE insert
         # below stays the real gate (another replica may record the key at the same moment)
         if self._known(proposal.dedup_key):
-            return None
-        ref = self._record_new(proposal)  # NotRecorded / AuditError: not remembered, so a retry records it
+            return None, True
+        result = self._record_new(proposal)  # NotRecorded / AuditError: not remembered, so a retry records it
         self._remember(proposal.dedup_key)
-        return ref
+        return result
 
-    def _record_new(self, proposal) -> str | None:
+    def _record_new(self, proposal) -> tuple[str | None, bool]:
         params = dict(proposal.params)
         try:
             plan = self.plan(proposal.action, params)
         except v.Refused as refusal:
             if refusal.status >= 500:  # not the value's fault: do not spend the incident's one run on it
                 raise NotRecorded(refusal.message) from None
-            self.audit.record(WEBHOOK_ACTOR, proposal.action, "refused", params, [], "refused", proposal.source,
-                              proposal.dedup_key)
+            inserted = self.audit.record(WEBHOOK_ACTOR, proposal.action, "refused", params, [], "refused",
+                                         proposal.source, proposal.dedup_key)
             log.warning("webhook proposal refused: %s", refusal)
-            return None
+            return None, inserted is None
         argv = [s.text() for s in plan.steps]
         hour_ago = time.time() - 3600
         if self.audit.count_auto_since(hour_ago) >= self.config.actions.auto_max_per_hour:
-            if self.audit.record(WEBHOOK_ACTOR, plan.action, plan.target, plan.param_dict, argv, "refused",
-                                 proposal.source + " (auto-action rate limit)", proposal.dedup_key):
+            inserted = self.audit.record(WEBHOOK_ACTOR, plan.action, plan.target, plan.param_dict, argv, "refused",
+                                         proposal.source + " (auto-action rate limit)", proposal.dedup_key)
+            if inserted:
                 self.metrics.refuse(plan.action, "rate")
-            return None
-        return self.audit.record(WEBHOOK_ACTOR, plan.action, plan.target, plan.param_dict, argv, "queued",
-                                 proposal.source, proposal.dedup_key)
+            return None, inserted is None
+        ref = self.audit.record(WEBHOOK_ACTOR, plan.action, plan.target, plan.param_dict, argv, "queued",
+                                proposal.source, proposal.dedup_key)
+        return ref, ref is None
 
     def _work(self) -> None:
         while not self._stop.is_set():

@@ -96,6 +96,8 @@ def test_hostile_webhook_labels_are_refused_counted_recorded_and_never_run(make_
             sent += 1
     assert app.extensions["ipp_actions"].drain(30)
     assert _refusals(client) - refused_before == sent
+    metrics = client.get("/metrics").get_data(as_text=True)  # refusals are not duplicates
+    assert f'ipp_webhook_notifications_total{{status="firing"}} {float(sent)}' in metrics
     assert not (tmp_path / "ipp-bin" / "calls.log").exists()
     assert _state(site, servers) == before
     audit = client.get("/audit?page=0").get_data(as_text=True)
