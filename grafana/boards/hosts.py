@@ -24,7 +24,6 @@ from grafana.common import (
     new_dashboard,
     override,
     query,
-    rate,
     row,
     series_label,
     steps,
@@ -34,13 +33,12 @@ from grafana.site import SiteSettings
 HOST = 'host=~"$host"'
 LOAD = "host:node_load15:per_cpu"
 MEMORY = "host:node_memory_available:ratio"
-IDLE = HOST + ', mode="idle"'
-CPU_BUSY = f'1 - avg by (host) ({rate("node_cpu_seconds_total", IDLE)})'
+# recorded in alerts/dashboards.rules.yml: one series per host (7-day ranges stay fast)
+CPU_BUSY = f"host:node_cpu_busy:ratio5m{{{HOST}}}"
 ROOT_FREE = (f'min by (host) (node_filesystem_avail_bytes{{{HOST}, mountpoint="/"}}'
              f' / node_filesystem_size_bytes{{{HOST}, mountpoint="/"}})')
-NOT_LOOPBACK = HOST + ', device!="lo"'
-NETWORK = (f'sum by (host) ({rate("node_network_receive_bytes_total", NOT_LOOPBACK)}'
-           f' + {rate("node_network_transmit_bytes_total", NOT_LOOPBACK)})')
+NETWORK = f"host:node_network_bytes:rate5m{{{HOST}}}"
+DISK_BUSY = f"host:node_disk_io_time_seconds:max_rate5m{{{HOST}}}"
 
 
 def fleet_table():
@@ -91,7 +89,8 @@ def load_views():
 def drill_down():
     """CPU, memory, filesystems, network and disk of the selected hosts."""
     return [
-        graph(PanelSpec("CPU busy", "percentunit", "1 - idle, averaged over the host's CPUs.", 12, 8, maximum=1),
+        graph(PanelSpec("CPU busy", "percentunit", "1 - idle, averaged over the host's CPUs (5-minute rate).", 12, 8,
+                        maximum=1),
               query(CPU_BUSY, "{{host}}")),
         graph(PanelSpec("Memory available", "percentunit", "MemAvailable / MemTotal; dashed: the alert threshold.",
                         12, 8, thresholds=below(th.HOST_MEMORY_AVAILABLE_LOW), maximum=1),
@@ -101,11 +100,10 @@ def drill_down():
                         maximum=1),
               query(f'node_filesystem_avail_bytes{{{HOST}, mountpoint=~"/|/tmp|/var", fstype!~"tmpfs|nfs.*|autofs"}}'
                     f' / node_filesystem_size_bytes', "{{host}} {{mountpoint}}"), threshold_lines=True),
-        graph(PanelSpec("Network traffic", "Bps", "Received + transmitted bytes per second, loopback excluded.",
-                        12, 8), query(NETWORK, "{{host}}")),
-        graph(PanelSpec("Disk busy", "percentunit", "Share of time each disk had I/O in flight.", 12, 8),
-              query(f"max by (host, device) ({rate('node_disk_io_time_seconds_total', HOST)})",
-                    "{{host}} {{device}}")),
+        graph(PanelSpec("Network traffic", "Bps", "Received + transmitted bytes per second, loopback excluded "
+                        "(5-minute rate).", 12, 8), query(NETWORK, "{{host}}")),
+        graph(PanelSpec("Disk busy (busiest disk)", "percentunit", "Share of time the host's busiest disk had I/O "
+                        "in flight (5-minute rate).", 12, 8), query(DISK_BUSY, "{{host}}")),
         grid(PanelSpec("Hosts taken out of processing", "short", "Hosts off in a pantasks controller or in repair in "
                        "nebulous; empty when every host works. Click to bring one back (previewed first).", 12, 8,
                        links=[link("Bring this host back (preview)",
