@@ -33,6 +33,10 @@ OTHER_EXPORTERS = {
     "node_filesystem_free_bytes",
     "node_filesystem_size_bytes",
     "node_filesystem_readonly",
+    # read by alerts/dashboards.rules.yml (the hosts dashboard's 7-day panels)
+    "node_network_receive_bytes_total",
+    "node_network_transmit_bytes_total",
+    "node_disk_io_time_seconds_total",
 }
 ACTION_PATHS = ("/faults?", "/actions/revert?", "/actions/revert-toggle?", "/actions/host-out?",
                 "/actions/host-in?", "/actions/label-add?", "/actions/label-remove?", "/actions/label-drop?")
