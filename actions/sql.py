@@ -88,11 +88,47 @@ DIST_RUN = Source("distRun r", "CONCAT('dist_id ', r.dist_id, ' run (', r.stage,
                   "r.fault", "NULL", "r.outdir", "r.state",
                   "r.state IN ('new', 'goto_cleaned') AND r.fault <> 0", order="r.dist_id",
     driven="distRun r FORCE INDEX (state)")
-REG_IMFILE = Source("rawImfile i JOIN newExp n ON n.exp_id = i.exp_id",
-                    "CONCAT('exp_id ', i.exp_id, ' ', i.class_id)", "n.label", "i.fault", "i.hostname", "i.uri",
-                    "n.state", "i.fault <> 0", order="i.exp_id, i.class_id")
-REG_EXP = Source("rawExp x JOIN newExp n ON n.exp_id = x.exp_id", "CONCAT('exp_id ', x.exp_id, ' ', x.exp_name)",
-                 "n.label", "x.fault", "x.hostname", "x.workdir", "n.state", "x.fault <> 0", order="x.exp_id")
+# registration: outstanding while the exposure is still in registration (newExp.state = 'run'), as the exporter counts
+REG_IMFILE = Source("rawImfile i JOIN newExp r ON r.exp_id = i.exp_id",
+                    "CONCAT('exp_id ', i.exp_id, ' ', i.class_id)", "r.label", "i.fault", "i.hostname", "i.uri",
+                    "r.state", "r.state = 'run' AND i.fault <> 0", order="i.exp_id, i.class_id",
+                    driven="newExp r FORCE INDEX (state) JOIN rawImfile i FORCE INDEX (PRIMARY) ON i.exp_id = r.exp_id")
+REG_EXP = Source("rawExp x JOIN newExp r ON r.exp_id = x.exp_id", "CONCAT('exp_id ', x.exp_id, ' ', x.exp_name)",
+                 "r.label", "x.fault", "x.hostname", "x.workdir", "r.state", "r.state = 'run' AND x.fault <> 0",
+                 order="x.exp_id",
+                 driven="newExp r FORCE INDEX (state) JOIN rawExp x FORCE INDEX (PRIMARY) ON x.exp_id = r.exp_id")
+# summit copy (no label column): imfile downloads of exposures still downloading, and fileset faults of exposures
+# not yet handed to download (pztool.c -pendingexp); the exporter's windowed count limits the latter by summit_id
+SUMMIT_DOWNLOAD = Source("pzDownloadImfile i JOIN pzDownloadExp r ON r.summit_id = i.summit_id",
+                         "CONCAT('summit_id ', i.summit_id, ' ', i.exp_name, ' ', i.class_id)", None, "i.fault",
+                         "i.hostname", "i.uri", "r.state", "r.state = 'run' AND i.fault <> 0",
+                         order="i.summit_id, i.class, i.class_id",
+                         driven="pzDownloadExp r FORCE INDEX (state) JOIN pzDownloadImfile i FORCE INDEX (PRIMARY)"
+                                " ON i.summit_id = r.summit_id")
+SUMMIT_FILESET = Source("summitExp s LEFT JOIN pzDownloadExp d ON d.summit_id = s.summit_id",
+                        "CONCAT('summit_id ', s.summit_id, ' ', s.exp_name)", None, "s.fault", "NULL", "s.uri",
+                        "'fileset'", "s.fault <> 0 AND d.summit_id IS NULL", order="s.summit_id DESC")
+WARP_OVERLAP = Source("warpSkyCellMap m JOIN warpRun r ON r.warp_id = m.warp_id",
+                      "CONCAT('warp_id ', m.warp_id, ' ', m.skycell_id, ' ', m.class_id)", "r.label", "m.fault", "NULL",
+                      "NULL", "r.state", "r.state = 'new' AND m.fault <> 0", order="m.warp_id, m.skycell_id, m.class_id",
+                      driven="warpRun r FORCE INDEX (state) JOIN warpSkyCellMap m FORCE INDEX (PRIMARY)"
+                             " ON m.warp_id = r.warp_id")
+MAGIC = Source("magicNodeResult n JOIN magicRun r ON r.magic_id = n.magic_id",
+               "CONCAT('magic_id ', n.magic_id, ' node ', n.node)", "r.label", "n.fault", "NULL", "n.path_base",
+               "r.state", "r.state = 'new' AND n.fault <> 0", order="n.magic_id, n.node",
+               driven="magicRun r FORCE INDEX (state) JOIN magicNodeResult n FORCE INDEX (PRIMARY) ON n.magic_id = r.magic_id")
+DESTREAK = Source("magicDSFile f JOIN magicDSRun r ON r.magic_ds_id = f.magic_ds_id",
+                  "CONCAT('magic_ds_id ', f.magic_ds_id, ' ', f.component)", "r.label", "f.fault", "NULL",
+                  "f.backup_path_base", "r.state",
+                  "r.state IN ('new', 'update') AND f.fault <> 0 AND (r.state = 'new' OR f.data_state = 'update')",
+                  order="f.magic_ds_id, f.component",
+                  driven="magicDSRun r FORCE INDEX (state) JOIN magicDSFile f FORCE INDEX (PRIMARY)"
+                         " ON f.magic_ds_id = r.magic_ds_id")
+PUBLISH = Source("publishDone p JOIN publishRun r ON r.pub_id = p.pub_id JOIN publishClient c ON c.client_id = r.client_id",
+                 "CONCAT('pub_id ', p.pub_id)", "r.label", "p.fault", "p.hostname", "p.path_base", "r.state",
+                 "r.state = 'new' AND p.fault <> 0 AND c.active = 1", order="p.pub_id",
+                 driven="publishRun r FORCE INDEX (state) JOIN publishDone p FORCE INDEX (PRIMARY) ON p.pub_id = r.pub_id"
+                        " JOIN publishClient c ON c.client_id = r.client_id")
 # regtool's revert SQL has no join: registration previews count from the bare tables (no -label there either)
 REG_IMFILE_BARE = Source("rawImfile i", "CONCAT('exp_id ', i.exp_id, ' ', i.class_id)", None, "i.fault",
                          "i.hostname", "i.uri", "i.data_state", "i.fault <> 0", order="i.exp_id, i.class_id")
@@ -103,6 +139,8 @@ REG_EXP_BARE = Source("rawExp x", "CONCAT('exp_id ', x.exp_id, ' ', x.exp_name)"
 FAULT_SOURCES: dict[str, tuple[Source, ...]] = {
     "chip": (CHIP,), "camera": (CAMERA,), "fake": (FAKE,), "warp": (WARP,), "diff": (DIFF,), "stack": (STACK,),
     "dist": (DIST_COMPONENT, DIST_RUN), "registration": (REG_IMFILE, REG_EXP),
+    "summitcopy": (SUMMIT_DOWNLOAD, SUMMIT_FILESET), "warp_overlap": (WARP_OVERLAP,), "magic": (MAGIC,),
+    "destreak": (DESTREAK,), "publish": (PUBLISH,),
 }
 
 DELETE, RESET = "deleted (pending again)", "fault set to 0"

@@ -13,6 +13,7 @@ MAX_RAW = 256  # longer input is refused before any other work
 STAGES = ("chip", "camera", "fake", "warp", "stack", "diff", "dist", "registration", "destreak")
 REVERT_STAGES = ("chip", "camera", "fake", "warp", "stack", "diff", "dist", "registration")
 FAULT_CODES = (1, 2, 3, 4, 5, 6, 26, 256)  # psExit.h 1-6, PXTOOL_DO_NOT_REVERT_FAULT 26, EXIT_CRASH_ERR 256
+SUMMIT_FAULT_CODES = (104, 110, 115, 200, 202, 203, 255)  # summit copy's HTTP-like codes (ipp-facts §5)
 SWITCH = ("on", "off")
 
 
@@ -48,11 +49,12 @@ def choice(field: str, value: object, allowed: Iterable[str]) -> str:
     return value
 
 
-def fault(field: str, value: object) -> int:
-    """Return a known fault code (as an int) from its decimal text."""
-    if isinstance(value, str) and value.isdigit() and len(value) <= 3 and int(value) in FAULT_CODES:
+def fault(field: str, value: object, extra: tuple[int, ...] = ()) -> int:
+    """Return a known fault code (as an int) from its decimal text (`extra`: codes of one stage, e.g. summit copy)."""
+    codes = FAULT_CODES + extra
+    if isinstance(value, str) and value.isdigit() and len(value) <= 3 and int(value) in codes:
         return int(value)
-    raise Refused(field, f"{describe(value)} is not a known fault code ({', '.join(map(str, FAULT_CODES))})")
+    raise Refused(field, f"{describe(value)} is not a known fault code ({', '.join(map(str, codes))})")
 
 
 def member(field: str, value: str, known: Iterable[str], what: str) -> str:

@@ -156,7 +156,8 @@ def faults():
         label = args.get("label") or None
         if label is not None:
             v.member("label", v.name("label", label), svc.inventory.labels(dbname), f"label in {dbname}")
-        fault = v.fault("fault", args["fault"]) if args.get("fault") else None
+        extra = v.SUMMIT_FAULT_CODES if stage == "summitcopy" else ()
+        fault = v.fault("fault", args["fault"], extra) if args.get("fault") else None
     except v.Refused as refusal:
         svc.metrics.refused.labels(refusal.field if refusal.field in FIELDS["revert"] else "payload").inc()
         return _refusal(refusal)

@@ -125,3 +125,12 @@ def test_faults_page_refuses_hostile_values(client, site):
             assert 400 <= response.status_code < 500, (field, value)
             if "<" in value:
                 assert value not in response.get_data(as_text=True)
+
+
+def test_faults_page_answers_for_every_stage_the_exporter_counts(client, site):
+    from exporter.faults_sql import STAGES
+    for stage in STAGES:
+        response = client.get("/faults", query_string={"dbname": "gpc1", "stage": stage})
+        assert response.status_code == 200 and 'class="fail"' not in response.get_data(as_text=True), stage
+    assert client.get("/faults?dbname=gpc1&stage=summitcopy&fault=200").status_code == 200
+    assert client.get("/faults?dbname=gpc1&stage=chip&fault=200").status_code == 400
