@@ -134,3 +134,17 @@ def test_faults_page_answers_for_every_stage_the_exporter_counts(client, site):
         assert response.status_code == 200 and 'class="fail"' not in response.get_data(as_text=True), stage
     assert client.get("/faults?dbname=gpc1&stage=summitcopy&fault=200").status_code == 200
     assert client.get("/faults?dbname=gpc1&stage=chip&fault=200").status_code == 400
+
+
+def test_a_read_only_database_account_is_enough_for_every_page(make_app, site, tmp_path):
+    from exporter.faults_sql import STAGES
+    password = tmp_path / "ro.password"
+    password.write_text(site.ipp_ro.password)
+    client = make_app(processing={"databases": [{"dbname": "gpc1", "host": site.ipp_ro.host, "port": site.ipp_ro.port,
+                                                 "user": site.ipp_ro.user, "password_file": str(password)}]}).test_client()
+    pages = ["/", f"/actions/revert?dbname=gpc1&stage=chip&label={LABELS[0]}&fault=3",
+             f"/actions/revert?dbname=gpc1&stage=dist&label={LABELS[0]}&fault=3",
+             f"/actions/label-drop?dbname=gpc1&label={LABELS[0]}"] + [f"/faults?dbname=gpc1&stage={s}" for s in STAGES]
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200 and 'class="fail"' not in response.get_data(as_text=True), page
