@@ -24,6 +24,7 @@ from exporter.parsers.pantasks import (
     parse_labels,
     parse_ns_show_dates,
     parse_status,
+    parse_taskstats,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pantasks"
@@ -68,6 +69,11 @@ def check_controller(lines: list[str]) -> None:
     from exporter.parsers.pantasks import HOST_STATES
     for host in parse_controller_status(lines).hosts:
         assert host.state in HOST_STATES
+
+
+def check_taskstats(lines: list[str]) -> None:
+    """`status -taskstats` section."""
+    assert parse_taskstats(lines).errors >= 0
 
 
 def check_ns_dates(lines: list[str]) -> None:
@@ -123,11 +129,11 @@ def check_volume_row(row: tuple) -> None:
 
 
 TARGETS = {
-    "client_output": check_client_output, "status": check_status, "show.labels": check_labels,
-    "controller": check_controller, "ns.show.dates": check_ns_dates, "fault_rows": check_fault_rows,
-    "run_rows": check_run_rows, "label_rows": check_label_rows, "summit_totals": check_summit_totals,
-    "masked_rows": check_masked_rows,
-    "volume_rows": check_volume_rows, "volume_row": check_volume_row,
+    "client_output": check_client_output, "status": check_status, "taskstats": check_taskstats,
+    "show.labels": check_labels, "controller": check_controller, "ns.show.dates": check_ns_dates,
+    "fault_rows": check_fault_rows, "run_rows": check_run_rows, "label_rows": check_label_rows,
+    "summit_totals": check_summit_totals, "masked_rows": check_masked_rows, "volume_rows": check_volume_rows,
+    "volume_row": check_volume_row,
 }
 
 
@@ -151,6 +157,7 @@ def seed_texts() -> dict[str, list[str]]:
         "show.labels": lines("show.labels.stdscience.txt", "show.labels.none.txt"),
         "controller": lines("controller-status.hosts.txt", "controller-status.inactive.txt"),
         "ns.show.dates": lines("ns.show.dates.current.txt", "ns.show.dates.old.txt"),
+        "taskstats": lines("status.taskstats.stdscience.txt", "status.taskstats.reset.txt", "status.taskstats.empty.txt"),
     }
 
 
@@ -208,8 +215,8 @@ def mutate_lines(lines: list[str], rng: random.Random) -> list[str]:
 def client_output(sections: dict[str, list[str]], rng: random.Random) -> bytes:
     """A merged client run built from (mutated) sections, with markers sometimes missing, repeated or garbled."""
     parts = ["", "Welcome to pantasks client shell - parallel task scheduler", ""]
-    names = {"status": "status", "show.labels": "show.labels", "controller": "controller.status",
-             "ns.show.dates": "ns.show.dates"}
+    names = {"status": "status", "taskstats": "taskstats", "show.labels": "show.labels",
+             "controller": "controller.status", "ns.show.dates": "ns.show.dates"}
     for key, name in names.items():
         if rng.random() < 0.9:
             parts.append(f"pantasks: {MARKER} {name}")

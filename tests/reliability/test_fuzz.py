@@ -51,7 +51,7 @@ def section_lines(name: str):
 def client_runs(draw) -> bytes:
     """A merged client run: banner, markers (some lost or garbled), sections, busy answers, raw byte damage."""
     parts = ["Welcome to pantasks client shell - parallel task scheduler"]
-    keys = {"status": "status", "taskstats": "status", "show.labels": "show.labels", "controller.status": "controller",
+    keys = {"status": "status", "taskstats": "taskstats", "show.labels": "show.labels", "controller.status": "controller",
             "ns.show.dates": "ns.show.dates"}
     for name in SECTION_COMMANDS:
         marker = draw(st.sampled_from([f"{MARKER} {name}", f"pantasks: {MARKER} {name}", "", f"{MARKER}  {name}x"]))
@@ -93,8 +93,8 @@ def test_fuzz_client_run_of_random_bytes(data):
     count_fuzz("client_output")
 
 
-@pytest.mark.parametrize("target, examples", [("status", 2500), ("show.labels", 1500), ("controller", 1500),
-                                              ("ns.show.dates", 1500)])
+@pytest.mark.parametrize("target, examples", [("status", 2000), ("show.labels", 1200), ("controller", 1200),
+                                              ("ns.show.dates", 1200), ("taskstats", 1200)])
 def test_fuzz_pantasks_section(target, examples):
     @profile(examples)
     @given(section_lines(target))
