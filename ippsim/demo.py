@@ -69,6 +69,7 @@ FILL_KIB_PER_SECOND = 3 * 1024
 
 # On a quiet night the only new faults are system errors (code 2), which every revert task retries.
 QUIET_FAULT_WEIGHTS = ((2, 1),)
+QUIET_SCENARIOS = ("quiet-night", "incident-night")  # incident-night is a quiet night until its story starts
 # The czar's morning (czar-procedures: "check for faults, revert them"): faults the revert tasks never retry
 # (warp/stack codes other than 2) were looked at before the night, so the night starts without them.
 MORNING_REVERTS = ("warp", "stack")
@@ -76,7 +77,7 @@ MORNING_REVERTS = ("warp", "stack")
 
 def demo_rates(spec: scen.ScenarioSpec, sim_seconds: float, scenario: str = "quiet-night") -> scen.Rates:
     """How fast the demo site moves: a component per host and stage per step, disks grow with simulated time."""
-    weights = QUIET_FAULT_WEIGHTS if scenario == "quiet-night" else ()
+    weights = QUIET_FAULT_WEIGHTS if scenario in QUIET_SCENARIOS else ()
     return scen.Rates(components_per_tick=len(spec.host_names), fault_rate=0.03, n_skycells=spec.n_skycells,
                       disk_fill_kib=int(FILL_KIB_PER_SECOND * sim_seconds), fault_weights=weights)
 

@@ -20,11 +20,13 @@ from ippsim.pantasks import state as pstate
 from ippsim.pantasks.sites import RUN_STAGE, SERVER_TASKS
 from ippsim.reverts import REVERT_STAGES, REVERT_TASKS, tool_revert
 from ippsim.scenario import Rates, advance
-from ippsim.ticks import mark_recurring
+from ippsim.ticks import RECURRING_NOTE, mark_recurring
 from ippsim.tools import pxtools
 
 DB_EVENTS = ("fault-storm", "recurring-faults", "revert", "disk-fill", "df-placeholder", "unmount", "neb-host",
-             "summit-behind", "burntool-behind")
+             "summit-behind", "burntool-behind", "df-restore", "fix-recurring")
+# df-restore = nebdiskd can df the host again (undoes df-placeholder / host-failure's placeholder);
+# fix-recurring = the persistent cause of recurring-faults is fixed (bad input replaced), the next revert sticks
 # revert-on / revert-off = the czar's `<stage>.revert.on|off` in the server that runs the stage's revert task
 REVERT_EVENTS = ("revert-on", "revert-off")
 # host-failure = a host dies: every pantasks controller marks it DOWN, nebulous loses its disks, its jobs fault;
@@ -51,6 +53,14 @@ SCENARIOS: dict[str, list[tuple[int, str, dict]]] = {
                          (4, "scheduler-stop", {"server": "summitcopy"}),
                          (5, "host-off", {"server": "stdscience", "host": "ipp004"}),
                          (6, "stall-label", {"server": "stdscience", "label": "M31.nightlyscience"})],
+    # An hour of quiet night (step 80 at --step 1 --speed 60: the stack's start-up plus 60 minutes), then: the chip revert task is off and a burst of
+    # code-2 chip faults lands (IppProcessingFaultsRevertable -> the action service reverts them itself), and
+    # host ipp003 dies (IppHostDownInEveryController -> its host-out page, which a person confirms).
+    # docs/incidents.md tells the story; tests/incidents/test_incident_loop.py runs it.
+    "incident-night": [(0, "revert-on", {"stage": "stack"}),
+                       (80, "revert-off", {"stage": "chip"}),
+                       (80, "fault-storm", {"stage": "chip", "count": 15, "fault": 2, "label": "M31.nightlyscience"}),
+                       (80, "host-failure", {"host": "ipp003"})],
 }
 
 # the column that names a component within its run (None: one component per run)
@@ -311,8 +321,13 @@ def _host_failure(site: Site, params: dict) -> str:
     host = _host(site, params)
     for directory in site.servers.values():
         sim.apply_event(directory, "host-down", host=host)
-    faults = _recorded(site, lambda: dbev.host_goes_bad(site.conn, site.rng, host, count=int(params.get("count", 5)),
-                                                        neb_conn=site.neb, volumes="placeholder"))
+    # only stages some server runs jobs for: no destreak job can fail on a site that runs no destreak task
+    count = int(params.get("count", 5))
+    faults = _recorded(site, lambda: sum(dbev.inject_faults(site.conn, site.rng, stage=stage, code=2, count=count,
+                                                            hosts=(host,))
+                                         for stage in dbev.PROCESSING_ORDER if stage not in IDLE_STAGES))
+    for name in dbev.host_volumes(site.neb, host):
+        dbev.nebdiskd_placeholder(site.neb, name)
     dbev.set_host_state(site.neb, host, "down")
     return f"{host} failed: DOWN in every controller, {faults} of its jobs faulted, volumes down with df placeholder"
 
@@ -327,6 +342,28 @@ def _neb_host(site: Site, params: dict) -> str:
     if state not in dbev.HOST_STATES:
         raise ValueError(f"unknown nebulous host state {state!r}; known: {', '.join(dbev.HOST_STATES)}")
     return f"{dbev.set_host_state(site.neb, host, state)} volumes of {host} set {state}"
+
+
+# what nebdiskd writes once df answers again: the demo's volumes are 20-40 TB (ippsim.scenario), 60 % used
+_RESTORED_TOTAL_KIB = 30 * 1_000_000_000_000 // 1024
+
+
+def _df_restore(site: Site, params: dict) -> str:
+    host = _host(site, params)
+    with site.neb.cursor() as cur:
+        n = cur.execute("UPDATE mountedvol SET total = %s, used = FLOOR(%s * 0.6) WHERE host = %s AND total <= 1",
+                        (_RESTORED_TOTAL_KIB, _RESTORED_TOTAL_KIB, host))
+    return f"{n} volumes of {host} show real df figures again"
+
+
+def _fix_recurring(site: Site, params: dict) -> str:
+    stage = params.get("stage", "chip")
+    if stage not in _COMPONENT_COLUMN:
+        raise ValueError(f"unknown stage {stage!r}; known: {', '.join(_COMPONENT_COLUMN)}")
+    s = dbev.STAGES[stage]
+    with site.conn.cursor() as cur:
+        n = cur.execute(f"UPDATE `{s.run_table}` SET note = NULL WHERE note LIKE %s", (RECURRING_NOTE + "%",))
+    return f"{n} {stage} runs lost their persistent fault cause; the next revert sticks"
 
 
 def _summit(site: Site, params: dict, change, what: str) -> str:
@@ -348,6 +385,8 @@ _HANDLERS = {
     "summit-behind": lambda site, p: _summit(site, p, dbev.summit_falls_behind, "wait at the summit"),
     "burntool-behind": lambda site, p: _summit(site, p, dbev.burntool_falls_behind, "wait for burntool"),
     "host-failure": _host_failure,
+    "df-restore": _df_restore,
+    "fix-recurring": _fix_recurring,
 }
 
 
