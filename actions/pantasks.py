@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from exporter.collectors.pantasks import ClientWorkdir, client_command
 from exporter.config import PantasksServer
 from exporter.parsers.pantasks import MARKER, decode, split_sections
 from exporter.parsers.pantasks_commands import parse_controller_status, parse_labels, parse_status
@@ -37,10 +38,15 @@ def client_stdin(commands: list[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+# one private working directory for every client run of this process: the client appends its stdin to ./.pantasks,
+# which must never be the server's directory (the exporter's ClientWorkdir links it to /dev/null)
+_WORKDIR = ClientWorkdir()
+
+
 def run_commands(runner: Runner, server: PantasksServer, commands: list[str], timeout: float) -> list[CommandOutcome]:
     """Run `commands` in one client session; each outcome says whether its section came back without an error."""
-    env = {"PTOLEMY": server.ptolemy_rc} if server.ptolemy_rc else None
-    result = runner.run([server.client], stdin=client_stdin(commands), cwd=server.directory, env=env,
+    argv, cwd, env = client_command(server, _WORKDIR)
+    result = runner.run(argv, stdin=client_stdin(commands), cwd=cwd, env=env or None,
                         timeout=min(timeout, server.timeout), merge_stderr=True)
     text = decode(result.stdout + result.stderr)
     sections = split_sections(text)

@@ -30,6 +30,22 @@ def _table(title: str, specs: tuple[MetricSpec, ...] | list[MetricSpec]) -> str:
     return "\n".join(rows) + "\n"
 
 
+ACTIONS_TITLE = "action service (`ipp-actions`, its own /metrics)"
+
+
+def _actions_table() -> str:
+    """The action service's metrics, read off a fresh registry of actions/metrics.py (the same wheel)."""
+    from actions.metrics import ServiceMetrics  # imported only to document it: the exporter never uses it
+
+    metrics = ServiceMetrics(lambda: 0, lambda: {"example": (True, None)})
+    rows = [f"\n## {ACTIONS_TITLE}\n", "| metric | type | labels | help |", "|---|---|---|---|"]
+    for family in metrics.registry.collect():
+        labels = ", ".join(sorted({key for sample in family.samples for key in sample.labels} - {"le"})) or "—"
+        name = family.name + ("_total" if family.type == "counter" else "")
+        rows.append(f"| `{name}` | {family.type} | {labels} | {family.documentation.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
 def render() -> str:
     """Return the text of docs/metrics.md."""
     parts = [HEADER]
@@ -38,6 +54,7 @@ def render() -> str:
         title = f"{name} (`--collector.{name}`): {(module.__doc__ or '').strip()}"
         parts.append(_table(title, module.METRICS))
     parts.append(_table("exporter self-health (always on)", SELF_METRICS))
+    parts.append(_actions_table())
     return "".join(parts)
 
 

@@ -299,7 +299,7 @@ def test_prometheus_loads_the_rules_and_labels_node_targets_by_host(prometheus):
         if set(by_job) == {"ipp", "node", "prometheus", "alertmanager"} or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert set(by_job) == {"ipp", "node", "prometheus", "alertmanager"}
+    assert set(by_job) == {"ipp", "ipp-actions", "node", "prometheus", "alertmanager"}
     assert by_job["node"]["labels"]["host"] == "127.0.0.1"
     assert "host" not in by_job["ipp"]["labels"]
     assert by_job["ipp"]["scrapeInterval"] == "30s" and by_job["ipp"]["scrapeTimeout"] == "25s"

@@ -22,6 +22,8 @@ def test_label_add_and_remove_change_the_servers_label_list(client, servers):
     assert 'class="ok">success' in _post(client, "label-remove", server="stdscience",
                                          label=new_label).get_data(as_text=True)
     assert new_label not in server_state(servers, "stdscience")["labels"]
+    # the client ran in a private directory: nothing was appended to the server's own .pantasks history
+    assert not (servers["dirs"]["stdscience"] / ".pantasks").exists()
 
 
 def test_label_remove_refuses_a_label_the_server_does_not_hold(client, servers):
