@@ -156,40 +156,38 @@ def alertmanager_config(repo: Path, out: Path, ports: StackPorts, token_file: Pa
     return out
 
 
-def _binary(path: str, name: str) -> str | None:
-    return path if os.access(path, os.X_OK) else shutil.which(name)
+def _installed_child(name: str, binary: str, fallback: str, run_dir: Path, args: list[str],
+                    data_flag: str | None = None) -> Child | None:
+    """`binary args...` as child `name` logging to RUN/logs/<name>.log, with its data under RUN/<name>/data when it
+    keeps any (`data_flag`=<dir>); None when the program is not installed."""
+    path = binary if os.access(binary, os.X_OK) else shutil.which(fallback)
+    if not path:
+        return None
+    if data_flag:
+        data = run_dir / name / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        args = [f"{data_flag}={data}", *args]
+    return Child(name, [path, *args], run_dir / "logs" / f"{name}.log")
 
 
 def start_prometheus(run_dir: Path, config: Path, port: int) -> Child | None:
     """Prometheus on 127.0.0.1:<port> with storage under the run dir; None when not installed."""
-    binary = _binary(PROMETHEUS, "prometheus")
-    if not binary:
-        return None
-    data = run_dir / "prometheus" / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=2d"]
-    return Child("prometheus", argv, run_dir / "logs" / "prometheus.log")
+    return _installed_child("prometheus", PROMETHEUS, "prometheus", run_dir,
+                            [f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                             "--storage.tsdb.retention.time=2d"], "--storage.tsdb.path")
 
 
 def start_node_exporter(run_dir: Path, port: int) -> Child | None:
     """node_exporter on 127.0.0.1:<port> for this machine's host metrics; None when not installed."""
-    binary = _binary(NODE_EXPORTER, "node_exporter")
-    if not binary:
-        return None
-    return Child("node-exporter", [binary, f"--web.listen-address=127.0.0.1:{port}"], run_dir / "logs" / "node-exporter.log")
+    return _installed_child("node-exporter", NODE_EXPORTER, "node_exporter", run_dir,
+                            [f"--web.listen-address=127.0.0.1:{port}"])
 
 
 def start_alertmanager(run_dir: Path, config: Path, port: int) -> Child | None:
     """Alertmanager on 127.0.0.1:<port>, clustering off; None when not installed."""
-    binary = _binary(ALERTMANAGER, "alertmanager")
-    if not binary:
-        return None
-    data = run_dir / "alertmanager" / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    argv = [binary, f"--config.file={config}", f"--storage.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
-    return Child("alertmanager", argv, run_dir / "logs" / "alertmanager.log")
+    return _installed_child("alertmanager", ALERTMANAGER, "alertmanager", run_dir,
+                            [f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                             "--cluster.listen-address="], "--storage.path")
 
 
 def start_actions(config: Path, port: int, log: Path, env: dict[str, str] | None = None) -> Child:

@@ -13,7 +13,6 @@ import time
 import urllib.request
 
 import pytest
-
 from plugins.tools import need_tool
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from plugins.tools import need_tool
 
 from ippsim import demo_procs as procs
 from ippsim.demo_rules import parse_duration, scale_expr, write_scaled_rules
 from ippsim.mailsink import MailSink
-from plugins.tools import need_tool
 
 REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((REPO / "alerts").glob("*.rules.yml"))
@@ -45,11 +45,11 @@ def test_scaled_rule_copies_are_valid_and_shorter(tmp_path):
     result = subprocess.run([promtool, "check", "rules", *map(str, copies)], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    for source, copy in zip(RULE_FILES, copies):
+    for source, copy in zip(RULE_FILES, copies, strict=True):
         before = [r for g in yaml.safe_load(source.read_text())["groups"] for r in g["rules"]]
         after = [r for g in yaml.safe_load(copy.read_text())["groups"] for r in g["rules"]]
         assert [r.get("alert") or r["record"] for r in after] == [r.get("alert") or r["record"] for r in before]
-        for old, new in zip(before, after):
+        for old, new in zip(before, after, strict=True):
             if old.get("for") and parse_duration(old["for"]) >= 50:
                 assert parse_duration(new["for"]) == pytest.approx(parse_duration(old["for"]) / 10, abs=1)
     # the shipped files are untouched
