@@ -35,9 +35,10 @@ from grafana.site import SiteSettings
 VOL = 'host=~"$host", volume=~"$volume"'
 USED_RATIO = "host_volume:ipp_nebulous_volume_used:ratio"
 REAL_DF = "and on (host, volume) ipp_nebulous_volume_df_ok == 1"
-# seconds until full at the rate of the last 6 hours; +Inf when the volume is not filling
+# seconds until full at the rate of the last 6 hours (recorded in alerts/dashboards.rules.yml); +Inf when the
+# volume is not filling
 TIME_TO_FULL = ("(ipp_nebulous_volume_size_bytes{%s} - ipp_nebulous_volume_used_bytes{%s})"
-                " / clamp_min(deriv(ipp_nebulous_volume_used_bytes{%s}[6h]), 0) %s") % (VOL, VOL, VOL, REAL_DF)
+                " / clamp_min(host_volume:ipp_nebulous_volume_used_bytes:deriv6h{%s}, 0) %s") % (VOL, VOL, VOL, REAL_DF)
 STATE_COLOURS = value_text({"up": ("up", GREEN), "allocate_only": ("allocate only", ORANGE),
                             "repair": ("repair", ORANGE), "down": ("down", RED)})
 
