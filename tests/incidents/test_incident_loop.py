@@ -127,18 +127,16 @@ def _incidents(stack: DemoStack, person: Operator, story_start: float) -> list[I
         return respond
 
     def person_reverts(incident: Incident) -> str:
-        """Every (stage, label) the alert names: read its faults page, confirm the revert page."""
-        done = []
-        for alert in stack.prometheus_alerts():
-            labels = alert["labels"]
-            if labels["alertname"] != "IppProcessingFaultsNeedAttention" or labels.get("fault") != "4":
-                continue
-            faults_page = person.open(alert["annotations"]["action_url"])
-            assert labels["stage"] in faults_page
-            person.confirm(f"/actions/revert?dbname=gpc1&stage={labels['stage']}&label={labels['label']}&fault=4")
-            assert f"czar revert label:gpc1/{labels['label']} success" in person.audit()
-            done.append(f"{labels['stage']}/{labels['label']}")
-        return f"faults page read; revert confirmed on the revert page for {', '.join(done)}"
+        """Read the alert's faults page, then confirm the revert page for every label holding such faults."""
+        faults_page = person.open(incident.fired["IppProcessingFaultsNeedAttention"].annotations["action_url"])
+        assert "chip" in faults_page
+        labels = sorted({row["metric"]["label"]
+                         for row in stack.query('ipp_processing_faults{stage="chip",fault="26"} > 0')})
+        assert labels, "no chip fault 26 left to revert"
+        for label in labels:
+            person.confirm(f"/actions/revert?dbname=gpc1&stage=chip&label={label}&fault=26")
+            assert f"czar revert label:gpc1/{label} success" in person.audit()
+        return f"faults page read; revert chip fault 26 confirmed on the revert page for {', '.join(labels)}"
 
     def read_faults(alert: str):
         def respond(incident: Incident) -> str:
@@ -189,10 +187,10 @@ def _incidents(stack: DemoStack, person: Operator, story_start: float) -> list[I
                  [Expect("IppProcessingFaultsRecurring", {"fault": "5"}, TO_MAIL, "/faults?dbname=gpc1&stage=")],
                  "person: faults page (link), fixes the cause", respond=read_faults("IppProcessingFaultsRecurring"),
                  recover=[("fix-recurring", {"stage": stage}) for stage in ("fake", "diff")]),
-        # warp and stack retry only code 2; whichever has pending items gets the code-4 faults
-        Incident("data faults that need a person",
-                 [("fault-storm", {"stage": stage, "fault": 4, "count": 5}) for stage in ("warp", "stack")],
-                 [Expect("IppProcessingFaultsNeedAttention", {"fault": "4"}, TO_MAIL, "/faults?dbname=gpc1&stage=")],
+        # code 26 (PXTOOL_DO_NOT_REVERT_FAULT): no revert task retries it, a person decides (chip: most pending work)
+        Incident("data faults that need a person", [("fault-storm", {"stage": "chip", "fault": 26, "count": 6})],
+                 [Expect("IppProcessingFaultsNeedAttention", {"stage": "chip", "fault": "26"}, TO_MAIL,
+                         "/faults?dbname=gpc1&stage=chip")],
                  "person: faults page, confirms revert page", respond=person_reverts),
         # a label's runs stall when the server running their stage stops: no dist job starts, dist runs wait
         stalled,
@@ -237,7 +235,7 @@ def test_incidents_close_the_loop(demo):
     person = Operator(stack)
     person.login()
     incidents = _incidents(stack, person, story_start)
-    drive(stack, recorder, incidents, timeout=180)
+    drive(stack, recorder, incidents, timeout=240)  # recurring faults: 3 revert cycles (~90-155 s) + 30-60 s
     report(incidents, "incident")
     assert not [(i.name, i.problems) for i in incidents if i.problems]
 
