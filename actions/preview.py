@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from actions import validate as v
 from actions.catalog import Plan
-from actions.sql import DROP_MATCHES_SQL, FAULT_SOURCES, LABELS_SQL, PAGE, REVERT_EFFECTS, effect_sql, faults_sql
+from actions.sql import DROP_MATCHES_SQL, FAULT_SOURCES, LABELS_SQL, PAGE, REVERT_EFFECTS, effect_sql, fault_list_sql
 from exporter.collectors.processing import RUNS_SQL
 from exporter.db import Database, Session
 from exporter.faults_sql import SOURCES as FAULT_SOURCE_LIST
@@ -62,8 +62,8 @@ def fault_rows(db: Database, stage: str, label: str | None, fault: int | None, p
     def work(session: Session) -> list[RowSet]:
         out = []
         for source in FAULT_SOURCES[stage]:
-            count, rows = _page(session, *faults_sql(source, label is not None, fault is not None), params, page)
-            out.append(RowSet(source.tables.split()[0], count, rows))
+            count, rows = _page(session, *fault_list_sql(source, label is not None, fault is not None), params, page)
+            out.append(RowSet(source.table, count, rows))
         return out
     return db.run(work)
 
@@ -85,7 +85,7 @@ class BoardCell:
 
 # The exporter's own statements (index-pinned, history-free): the board counts what ipp_processing_faults and
 # ipp_processing_runs count. The summit fileset branch needs a window parameter and has no label: left out.
-BOARD_FAULTS_SQL = faults_statement(tuple(s for s in FAULT_SOURCE_LIST if "%(summit_floor)s" not in s.outstanding))
+BOARD_FAULTS_SQL = faults_statement(tuple(s for s in FAULT_SOURCE_LIST if not s.window))
 
 
 def board(db: Database) -> list[BoardCell]:

@@ -243,25 +243,9 @@ REFERENCE = {
 
 
 def test_exporter_counts_match_plain_revert_filters_on_a_generated_site(site_db, rows, make_collector):
-    import random
-    from dataclasses import replace
-
-    from processing_helpers import NOW
-
-    from ippsim import events, scenario
-    spec = replace(scenario.ScenarioSpec.tiny(seed=11), labels=scenario.DEFAULT_LABELS, night=NOW.strftime("%Y-%m-%d"),
-                   history_exposures=40, active_runs=len(scenario.ACTIVE_STAGES) * 6 * 2, active_faults=300,
-                   stale_intake_faults=0.25)
-    scenario.build(site_db.root, spec)
-    rng = random.Random(3)
+    from processing_helpers import generated_site
+    generated_site(site_db, rows)
     with site_db.root.connect("gpc1") as conn:
-        events.overlap_faults(conn, rng, code=4, count=3)
-        events.dist_component_faults(conn, rng, code=5, count=4)
-        events.inject_faults(conn, rng, stage="dist", code=2, count=2)
-        # a registering exposure with a faulted imfile and exposure (outstanding) next to the stale history
-        rows.insert("newExp", exp_id=900001, summit_id=900001, state="run", label="ps_ud_QUB")
-        rows.insert("rawImfile", exp_id=900001, class_id="XY01", tmp_class_id="XY01", fault=3, hostname="ipp001")
-        rows.insert("rawExp", exp_id=900001, fault=2, hostname="ipp001")
         expected = {}
         with conn.cursor() as cur:
             for stage, sql in REFERENCE.items():
