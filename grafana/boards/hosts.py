@@ -35,8 +35,8 @@ LOAD = "host:node_load15:per_cpu"
 MEMORY = "host:node_memory_available:ratio"
 # recorded in alerts/dashboards.rules.yml: one series per host (7-day ranges stay fast)
 CPU_BUSY = f"host:node_cpu_busy:ratio5m{{{HOST}}}"
-ROOT_FREE = (f'min by (host) (node_filesystem_avail_bytes{{{HOST}, mountpoint="/"}}'
-             f' / node_filesystem_size_bytes{{{HOST}, mountpoint="/"}})')
+FS_FREE = "host_mountpoint:node_filesystem_avail:ratio"
+ROOT_FREE = f'min by (host) ({FS_FREE}{{{HOST}, mountpoint="/"}})'
 NETWORK = f"host:node_network_bytes:rate5m{{{HOST}}}"
 DISK_BUSY = f"host:node_disk_io_time_seconds:max_rate5m{{{HOST}}}"
 
@@ -98,8 +98,7 @@ def drill_down():
         graph(PanelSpec("Free space on system filesystems", "percentunit", "/, /tmp and /var (logs, scratch); "
                         "dashed: the alert threshold.", 12, 8, thresholds=below(th.HOST_FILESYSTEM_FREE_LOW),
                         maximum=1),
-              query(f'node_filesystem_avail_bytes{{{HOST}, mountpoint=~"/|/tmp|/var", fstype!~"tmpfs|nfs.*|autofs"}}'
-                    f' / node_filesystem_size_bytes', "{{host}} {{mountpoint}}"), threshold_lines=True),
+              query(f"{FS_FREE}{{{HOST}}}", "{{host}} {{mountpoint}}"), threshold_lines=True),
         graph(PanelSpec("Network traffic", "Bps", "Received + transmitted bytes per second, loopback excluded "
                         "(5-minute rate).", 12, 8), query(NETWORK, "{{host}}")),
         graph(PanelSpec("Disk busy (busiest disk)", "percentunit", "Share of time the host's busiest disk had I/O "
