@@ -44,7 +44,10 @@ class FaultSource:
     @property
     def table(self) -> str:
         """The faulted table's name."""
-        return re.search(r"(\w+) f\b", self.drive).group(1)
+        match = re.search(r"(\w+) f\b", self.drive)
+        if match is None:  # every branch aliases its faulted table `f`; a new branch without it is a bug
+            raise ValueError(f"no faulted table aliased f in {self.drive!r}")
+        return match.group(1)
 
     @property
     def has_label(self) -> bool:

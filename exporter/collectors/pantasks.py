@@ -12,7 +12,7 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Callable
+from typing import Any, Callable
 
 from exporter.cache import Fetched, SingleFlight, Ticket
 from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
@@ -183,7 +183,8 @@ class PantasksCollector:
         A blocked server answers busy in only some scrapes; without this its labels, hosts and nightly pages would
         vanish for a scrape and come back, which resets every rule that joins on them. A section the server
         answered `Command not found.` is not filled: that is current information."""
-        now, kept, filled = self._clock(), self._kept[name], {}
+        now, kept = self._clock(), self._kept[name]
+        filled: dict[str, Any] = {}
         with self._errors_lock:
             for field, section in CARRIED_SECTIONS.items():
                 current = getattr(report, field)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.tools import need_tool
-
 from ippsim.mariadb import ConnParams, MariaDBServer
 from ippsim.site import Accounts, Site, create_accounts, create_database, site_params
+from plugins.tools import need_tool
 
 TEST_ACCOUNTS = Accounts(ipp_password="ipp-test-rw", ipp_ro_password="ipp-test-ro",
                          neb_password="neb-test-rw", neb_ro_password="neb-test-ro")

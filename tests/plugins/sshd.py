@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.tools import IN_CI, need_tool
-
 from ippsim.sshd import SshdServer, keygen, known_hosts_line
+from plugins.tools import IN_CI, need_tool
 
 PASSPHRASE = "test-passphrase"
 
