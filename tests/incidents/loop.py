@@ -96,10 +96,12 @@ class Recorder:
         return None
 
     def receivers(self, alertname: str, match: dict, since: float) -> tuple[str, ...] | None:
-        """The receivers Alertmanager routed a matching alert to (any time after `since`)."""
+        """The receivers Alertmanager routed a matching alert to while it was active (not inhibited nor silenced:
+        only then does it notify), any time after `since`."""
         with self.lock:
-            for at, labels, receivers, _state in self.routed:
-                if at >= since and labels.get("alertname") == alertname and _matches(labels, match):
+            for at, labels, receivers, state in self.routed:
+                if (at >= since and state == "active" and labels.get("alertname") == alertname
+                        and _matches(labels, match)):
                     return receivers
         return None
 
