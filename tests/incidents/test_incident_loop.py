@@ -171,9 +171,8 @@ def _incidents(stack: DemoStack, person: Operator, story_start: float) -> list[I
                      "person: label-add page",
                      respond=confirm_link("IppProcessingLabelNotInPantasks", f"czar label-add label:stdscience/{MD04}"),
                      started=story_start)
-    # A hung or dead pantasks server cannot take the host-out/host-in commands nor report the host DOWN, and
-    # alertmanager.yml lets any IppPantasksDown inhibit IppProcessingLabelNotInPantasks (a dead server lists no
-    # labels): the pantasks incidents start once the host is back in and the label is added again.
+    # A hung or dead pantasks server cannot take the host-out/host-in commands nor report the host DOWN (nor
+    # answer the label-add): the pantasks incidents start once the host is back in and the label is added again.
     after_host = dict(gate=lambda: host.resolved is not None and label.resolved is not None)
     stalled = Incident("stalled label (distribution controller stopped)",
                        [("controller-stop", {"server": "distribution"})],
