@@ -118,8 +118,10 @@ class MariaDBServer(ManagedServer):
             stop_process_group(process, self.stop_timeout)
 
     def _install(self) -> None:
+        # a private tmpdir: concurrent installs sharing /tmp once failed removing each other's #sql-temptable files
         argv = [self.install_db, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
-                "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"]
+                "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
+                f"--tmpdir={self.base_dir / 'tmp'}"]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             raise MariaDBError(f"mariadb-install-db failed ({result.returncode}): {result.stderr[-2000:]}")
