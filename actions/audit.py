@@ -40,7 +40,7 @@ _TABLES = {
         changed DOUBLE NOT NULL,
         actor VARCHAR(64) NOT NULL)""",
 }
-_INDEX = "CREATE INDEX {name} ON ipp_actions (status, created)"
+_INDEX = "CREATE INDEX ipp_actions_status ON ipp_actions (status, created)"
 _COLUMNS = "ref, created, updated, actor, action, target, params, argv, status, result, rows_changed, source, dedup_key"
 
 
@@ -136,7 +136,7 @@ class AuditStore:
         for ddl in _TABLES.values():
             self._backend.execute(ddl)
         try:
-            self._backend.execute(_INDEX.format(name="ipp_actions_status"))
+            self._backend.execute(_INDEX)
         except AuditError:
             pass  # the index exists already (CREATE INDEX IF NOT EXISTS is not portable to MySQL 5.7)
 
@@ -168,12 +168,12 @@ class AuditStore:
 
     def finish(self, ref: str, status: str, result: Any, rows_changed: int | None, argv: list | None = None) -> None:
         """Store an action's outcome."""
-        sets, params = "status = %s, result = %s, rows_changed = %s, updated = %s", [
-            status, json.dumps(result), rows_changed, time.time()]
-        if argv is not None:
-            sets += ", argv = %s"
-            params.append(json.dumps(argv))
-        self._backend.execute(f"UPDATE ipp_actions SET {sets} WHERE ref = %s", (*params, ref))
+        # one fixed statement: COALESCE keeps the stored argv when no new one is given
+        self._backend.execute(
+            "UPDATE ipp_actions SET status = %s, result = %s, rows_changed = %s, updated = %s,"
+            " argv = COALESCE(%s, argv) WHERE ref = %s",
+            (status, json.dumps(result), rows_changed, time.time(),
+             None if argv is None else json.dumps(argv), ref))
 
     def queued(self, older_than: float, limit: int = 100) -> list[AuditRecord]:
         """Queued rows older than `older_than` seconds (lost from a full queue or a restart), oldest first."""
