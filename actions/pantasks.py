@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from exporter.collectors.pantasks import ClientWorkdir, client_command
 from exporter.config import PantasksServer
+from exporter.pantasks_client import ClientWorkdir, client_command
 from exporter.parsers.pantasks import MARKER, decode, split_sections
 from exporter.parsers.pantasks_commands import parse_controller_status, parse_labels, parse_status
 from exporter.transport import Runner
