@@ -264,19 +264,28 @@ ANALYZED = ("chipRun", "chipProcessedImfile", "camRun", "camProcessedExp", "fake
             "magicDSFile", "distRun", "distComponent", "summitExp", "newExp", "rawExp", "rawImfile", "pzDownloadExp")
 
 
-def full_scrape(exporter) -> int:
+def full_scrape(exporter, gzipped: bool = False) -> int:
     """One uncached scrape rendered to exposition bytes (what Prometheus receives); returns its size."""
-    if hasattr(exporter, "expose"):
-        return len(exporter.expose(55.0).text())
-    from prometheus_client.exposition import generate_latest
+    exposition = exporter.expose(55.0)
+    return len(exposition.gzipped() if gzipped else exposition.text())
 
-    class _Families:
-        def __init__(self, families):
-            self.families = families
 
-        def collect(self):
-            return self.families
-    return len(generate_latest(_Families(exporter.scrape(55.0))))
+# Writes between the scrapes of the "changing" variant: at night a run, a fault and a disk's usage move between
+# fetches, so those families are rendered (and gzipped) again while the unchanged ones are reused.
+CHANGES = (
+    ("gpc1", "UPDATE chipRun SET state = IF(state = 'new', 'wait', 'new') WHERE state IN ('new', 'wait')"
+             " ORDER BY chip_id LIMIT 1"),
+    ("gpc1", "UPDATE chipProcessedImfile SET fault = IF(fault = 2, 3, 2) WHERE fault IN (2, 3)"
+             " ORDER BY chip_id, class_id LIMIT 1"),
+    ("nebulous", "UPDATE mountedvol SET used = used + 1 ORDER BY vol_id LIMIT 1"),
+)
+
+
+def change_site(conns) -> None:
+    """Apply CHANGES (root connections, autocommit)."""
+    for db, sql in CHANGES:
+        with conns[db].cursor() as cur:
+            cur.execute(sql)
 
 
 def prepare(root, size: int, args, base: Path) -> dict:
@@ -294,7 +303,10 @@ def prepare(root, size: int, args, base: Path) -> dict:
         max_id = cur.fetchone()[0] or 0
     floor = max(0, max_id - proc.SUMMIT_WINDOW)
     statements = raw_statements(max_id, floor, start, end, snap.active_labels())
-    raw_run, raw_close, conns = raw_runner(root, statements)
+    raw_run, raw_close, _ = raw_runner(root, statements)
+    # profiling, Rows_read and the changing variant's writes on connections of their own: the raw floor runs
+    # unprofiled, as the exporter's statements do
+    _, measure_close, conns = raw_runner(root, statements)
     for conn in conns.values():
         with conn.cursor() as cur:
             cur.execute("SET profiling = 1, profiling_history_size = 100")
@@ -302,22 +314,28 @@ def prepare(root, size: int, args, base: Path) -> dict:
     import yaml
     path.write_text(yaml.safe_dump(data))
     return dict(size=size, root=root, built=built, exporter=exporter, snap=snap, statements=statements,
-                raw_run=raw_run, raw_close=raw_close, conns=conns, config_path=path, ms=[], scrape=[], raw=[])
+                raw_run=raw_run, raw_close=lambda: (raw_close(), measure_close()), conns=conns, config_path=path, ms=[], scrape=[], raw=[],
+                gzip=[], changing=[])
 
 
 def measure_side_by_side(sites: list[dict], repeat: int) -> None:
-    """Every round measures every size in turn (statements, then scrape vs raw), so load hits all alike."""
+    """Every round measures every size in turn (statements, then the scrapes and raw SQL), so load hits all alike."""
     for site in sites:
         site["reads"] = rows_read(site["conns"], site["statements"])
         full_scrape(site["exporter"]), site["raw_run"]()  # warm-up
-    for _ in range(repeat):
+    for round_ in range(repeat):
         for site in sites:
             site["ms"].append(server_ms(site["conns"], site["statements"]))
-            scrape = partial(full_scrape, site["exporter"])
-            for fn, out in ((scrape, site["scrape"]), (site["raw_run"], site["raw"])):
+            exporter = site["exporter"]
+            steps = [[(partial(full_scrape, exporter), "scrape")], [(partial(full_scrape, exporter, True), "gzip")],
+                     [(partial(change_site, site["conns"]), None), (partial(full_scrape, exporter, True), "changing")],
+                     [(site["raw_run"], "raw")]]
+            # each round starts with another step: whatever runs first after the profiling statements pays extra
+            for fn, out in [step for group in steps[round_ % 4:] + steps[:round_ % 4] for step in group]:
                 started = time.perf_counter()
                 fn()
-                out.append(time.perf_counter() - started)
+                if out:
+                    site[out].append(time.perf_counter() - started)
 
 
 def result(site: dict, qe_s: float) -> dict:
@@ -326,8 +344,8 @@ def result(site: dict, qe_s: float) -> dict:
     per_statement = list(zip(*site["ms"], strict=True))
     costs = [(name, statistics.median(ms), reads, sent) for (name, *_rest), ms, (reads, sent)
              in zip(site["statements"], per_statement, site["reads"], strict=True)]
-    return dict(size=site["size"], built=site["built"], costs=costs, scrape=statistics.median(site["scrape"]),
-                raw=statistics.median(site["raw"]), qe=qe_s, rss=exporter_rss(site["config_path"]),
+    return dict(size=site["size"], built=site["built"], costs=costs, qe=qe_s,
+                **{key: statistics.median(site[key]) for key in ("scrape", "gzip", "changing", "raw")}, rss=exporter_rss(site["config_path"]),
                 body=full_scrape(site["exporter"]), faults=sum(snap.faults.values()), series=len(snap.faults),
                 runs=sum(n for (stage, _l, _s), n in snap.runs.items() if stage not in ("summitcopy", "registration")),
                 summit=snap.summit.get("taken", 0))
@@ -345,7 +363,10 @@ def print_result(r) -> None:
     print(f"   {'all':<14} {server:>9.2f} {sum(c[2] for c in r['costs']):>10,} {sum(c[3] for c in r['costs']):>9,}")
     print(f"   uncached scrape {r['scrape'] * 1e3:.1f} ms, raw SQL {r['raw'] * 1e3:.1f} ms, scrape/raw "
           f"{r['scrape'] / r['raw']:.2f} (target <= 1.25); query-exporter {r['qe'] * 1e3:.1f} ms; "
-          f"RSS {r['rss'] / 2**20:.1f} MiB", flush=True)
+          f"RSS {r['rss'] / 2**20:.1f} MiB")
+    print(f"   gzip-encoded as Prometheus asks: site unchanged {r['gzip'] * 1e3:.1f} ms ({r['gzip'] / r['raw']:.2f}x raw);"
+          f" a run, a fault and a volume changed before each fetch {r['changing'] * 1e3:.1f} ms "
+          f"({r['changing'] / r['raw']:.2f}x raw)", flush=True)
 
 
 def print_growth(results) -> None:

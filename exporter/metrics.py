@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterable, Iterator, Literal, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+LabelValues = tuple[str, ...]
+Sample = tuple[LabelValues, float]
 
 
 @dataclass(frozen=True)
@@ -25,16 +28,43 @@ class MetricSpec:
         return GaugeMetricFamily(self.name, self.help, labels=self.labels)
 
 
-class Families(dict):
-    """Fresh families for a set of specs, keyed by metric name."""
+class Families:
+    """One scrape's samples for a set of specs, kept as plain (label values, value) tuples.
 
-    def __init__(self, specs: tuple[MetricSpec, ...]) -> None:
-        super().__init__((s.name, s.family()) for s in specs)
+    Plain tuples because a real site has tens of thousands of samples per fetch: prometheus_client's Sample
+    objects cost more to build than the exposition text does (exporter.exposition renders these directly).
+    """
 
-    def add(self, name: str, labels: list[str] | tuple[str, ...], value: float) -> None:
-        """Add one sample to the family `name`."""
-        self[name].add_metric(list(labels), value)
+    def __init__(self, specs: Sequence[MetricSpec]) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+        self._samples: dict[str, list[Sample]] = {spec.name: [] for spec in specs}
+
+    def add(self, name: str, labels: Sequence[str], value: float) -> None:
+        """Add one sample to the family `name` (label values in the spec's label order)."""
+        spec = self._specs[name]
+        if len(labels) != len(spec.labels):
+            raise ValueError(f"{name}: {len(labels)} label values for labels {spec.labels}")
+        self._samples[name].append((tuple(labels), value))
+
+    def extend(self, name: str, samples: Iterable[Sample]) -> None:
+        """Add many (label values tuple, value) samples to the family `name` (the hot path of big collectors)."""
+        width = len(self._specs[name].labels)
+        batch = list(samples)
+        if any(len(labels) != width for labels, _value in batch):
+            raise ValueError(f"{name}: a sample without exactly the labels {self._specs[name].labels}")
+        self._samples[name].extend(batch)
+
+    def items(self) -> Iterator[tuple[MetricSpec, list[Sample]]]:
+        """Each spec with its samples, in declaration order."""
+        for name, spec in self._specs.items():
+            yield spec, self._samples[name]
 
     def families(self) -> list[Metric]:
-        """Return the families in declaration order."""
-        return list(self.values())
+        """The samples as prometheus_client metric families, in declaration order (for readers of samples)."""
+        out: list[Metric] = []
+        for spec, samples in self.items():
+            family = spec.family()
+            for labels, value in samples:
+                family.add_metric(list(labels), value)
+            out.append(family)
+        return out

@@ -15,10 +15,13 @@ from prometheus_client.core import Metric
 
 from exporter.cache import Fetched
 from exporter.config import Config, ExporterSettings
-from exporter.exposition import Exposition, Piece, render_small
+from exporter.exposition import Exposition, LineMemo, Piece
 from exporter.metrics import Families, MetricSpec
 
 log = logging.getLogger(__name__)
+
+# What a collector builds for one scrape: samples to render directly (preferred), or prometheus_client families.
+Built = Families | list[Metric]
 
 # Each name is a module exporter/collectors/<name>.py with METRICS and build(config, context).
 COLLECTOR_NAMES = ("pantasks", "processing", "nebulous")
@@ -48,15 +51,23 @@ class Collected:
     bytes it rendered for that key instead of building and rendering them again.
     """
 
-    def __init__(self, families: list[Metric] | Callable[[], list[Metric]], sources: Sequence[SourceHealth] = (),
+    def __init__(self, families: Built | Callable[[], Built], sources: Sequence[SourceHealth] = (),
                  key: Hashable | None = None) -> None:
-        self._families, self.sources, self.key = families, list(sources), key
+        self._built, self.sources, self.key = families, list(sources), key
+        self._families: list[Metric] | None = None
+
+    def built(self) -> Built:
+        """What the collector built: a Families (rendered directly) or prometheus_client families (built now if lazy)."""
+        if callable(self._built):
+            self._built = self._built()
+        return self._built
 
     @property
     def families(self) -> list[Metric]:
-        """The metric families (built now if they were given as a builder)."""
-        if callable(self._families):
-            self._families = list(self._families())
+        """The metric families as prometheus_client objects (for readers of samples)."""
+        if self._families is None:
+            built = self.built()
+            self._families = built.families() if isinstance(built, Families) else list(built)
         return self._families
 
 
@@ -133,18 +144,19 @@ class _RenderCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entry: tuple[Hashable, Piece] | None = None
+        self._memo = LineMemo()
 
     def piece(self, collected: Collected) -> Piece:
         key = collected.key
         if key is None:
-            return Piece.render(collected.families)
+            return Piece.render(collected.built())
         entry = self._entry  # one atomic read: scrapes of unchanged data never take the lock
         if entry is not None and entry[0] == key:
             return entry[1]
         with self._lock:  # scrapes that see the same new data share one render
             entry = self._entry
             if entry is None or entry[0] != key:
-                entry = self._entry = (key, Piece.render(collected.families, compress=True))
+                entry = self._entry = (key, Piece.render(collected.built(), memo=self._memo))
             return entry[1]
 
 
@@ -184,7 +196,7 @@ class Exporter:
     def expose(self, budget: float) -> Exposition:
         """One scrape as exposition bytes: each collector's cached rendering plus this scrape's self-metrics."""
         results, own = self._run(budget, render=True)
-        return Exposition([piece for _, piece in results if piece is not None] + [render_small(own.families())])
+        return Exposition([piece for _, piece in results if piece is not None] + [Piece.render(own)])
 
     def scrape(self, budget: float) -> list[Metric]:
         """One scrape as metric families (for callers that read samples rather than bytes)."""

@@ -201,11 +201,11 @@ class PantasksCollector:
         sources = [SourceHealth.of(f"pantasks/{name}", fetched, connects[name]) for name, fetched in answers.items()]
         return Collected(partial(self._families, answers), sources, key=answers_key(answers.values()))
 
-    def _families(self, answers: dict[str, Fetched]) -> list:
+    def _families(self, answers: dict[str, Fetched]) -> Families:
         fams = Families(METRICS)
         for name, fetched in answers.items():
             self._add_server(fams, name, fetched)
-        return fams.families()
+        return fams
 
     def _add_server(self, fams: Families, name: str, fetched: Fetched) -> None:
         snapshot: Snapshot | None = fetched.value

@@ -200,7 +200,7 @@ class ProcessingCollector:
         sources = [SourceHealth.of(f"processing/{name}", fetched, connects[name]) for name, fetched in answers]
         return Collected(partial(self._families, answers), sources, key=answers_key(f for _, f in answers))
 
-    def _families(self, answers: list[tuple[str, Fetched]]) -> list:
+    def _families(self, answers: list[tuple[str, Fetched]]) -> Families:
         fam = Families(METRICS)
         for name, fetched in answers:
             fam.add("ipp_processing_db_up", [name], 1 if fetched.ok else 0)
@@ -208,19 +208,18 @@ class ProcessingCollector:
             if snap is not None:
                 self._add(fam, name, snap)
             fam.add("ipp_processing_skipped_rows_total", [name], self.skipped.get(name, 0))
-        return fam.families()
+        return fam
 
     @staticmethod
     def _add(fam: Families, name: str, snap: p.ProcessingSnapshot) -> None:
-        pairs = snap.active_pairs()
-        for stage, label in pairs:
-            for bucket in p.fault_buckets(stage):
-                fam.add("ipp_processing_faults", [name, stage, label, bucket], snap.faults.get((stage, label, bucket), 0))
-        for stage, label in snap.run_pairs():
-            for state in p.run_states(stage):
-                fam.add("ipp_processing_runs", [name, stage, label, state], snap.runs.get((stage, label, state), 0))
-        for (stage, host), n in sorted(snap.faults_by_host.items()):
-            fam.add("ipp_processing_faults_by_host", [name, stage, host], n)
+        pairs, faults, runs = snap.active_pairs(), snap.faults, snap.runs
+        # every bucket and state of an active pair, zeros included: thousands of samples, hence extend()
+        fam.extend("ipp_processing_faults", (((name, stage, label, bucket), faults.get((stage, label, bucket), 0))
+                                             for stage, label in pairs for bucket in p.fault_buckets(stage)))
+        fam.extend("ipp_processing_runs", (((name, stage, label, state), runs.get((stage, label, state), 0))
+                                           for stage, label in snap.run_pairs() for state in p.run_states(stage)))
+        fam.extend("ipp_processing_faults_by_host", (((name, stage, host), n)
+                                                     for (stage, host), n in sorted(snap.faults_by_host.items())))
         for status in p.SUMMIT_STATUSES:
             fam.add("ipp_summit_exposures", [name, status], snap.summit.get(status, 0))
         fam.add("ipp_burntool_running_imfiles", [name], snap.burntool_running)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Iterable, Sequence
 
 from exporter.parsers import column_text
@@ -30,16 +31,23 @@ BURNTOOL_GOOD = 14  # BURNTOOL.STATE.GOOD for gpc1 (pantasks default); abs() of 
 NO_LABEL = ""  # summit copy has no label column; a NULL label is shown as the empty string
 
 
+def _known_faults(stage: str) -> frozenset[int]:
+    return frozenset(KNOWN_FAULTS + (SUMMIT_FAULTS if stage == "summitcopy" else ()))
+
+
+_KNOWN = {stage: _known_faults(stage) for stage in STAGES}
+
+
+@cache
 def fault_buckets(stage: str) -> tuple[str, ...]:
     """Every fault-label value a stage can produce, in order (the bounded set)."""
-    codes = KNOWN_FAULTS + (SUMMIT_FAULTS if stage == "summitcopy" else ())
-    return tuple(str(c) for c in sorted(codes)) + (OTHER,)
+    return tuple(str(c) for c in sorted(_known_faults(stage))) + (OTHER,)
 
 
 def fault_bucket(stage: str, code: int) -> str:
     """Map a raw fault code to its label value: the number when known for the stage, else `other`."""
-    known = KNOWN_FAULTS + (SUMMIT_FAULTS if stage == "summitcopy" else ())
-    return str(code) if code in known else OTHER
+    known = _KNOWN.get(stage)
+    return str(code) if code in (_known_faults(stage) if known is None else known) else OTHER
 
 
 def run_states(stage: str) -> tuple[str, ...]:

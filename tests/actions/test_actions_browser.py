@@ -27,8 +27,14 @@ def browser():
 
 
 def test_login_preview_confirm_result_in_a_browser(app, site, serve_app, browser):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+
+    def wait(condition):
+        # the page may be replaced between finding an element and reading it (the login redirect)
+        return WebDriverWait(browser, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                             ).until(condition)
     base = serve_app(app)
     label = rows(site, "SELECT r.label FROM chipProcessedImfile i JOIN chipRun r ON r.chip_id = i.chip_id"
                        " WHERE r.state = 'new' AND i.fault = 3 LIMIT 1")[0][0]
@@ -36,7 +42,7 @@ def test_login_preview_confirm_result_in_a_browser(app, site, serve_app, browser
     browser.find_element(By.ID, "username").send_keys(OPERATOR)
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login").click()
-    WebDriverWait(browser, 30).until(lambda b: OPERATOR in b.find_element(By.TAG_NAME, "nav").text)
+    wait(lambda b: OPERATOR in b.find_element(By.TAG_NAME, "nav").text)
 
     browser.get(f"{base}/actions/revert?dbname=gpc1&stage=chip&label={label}&fault=3")
     argv = browser.find_element(By.CSS_SELECTOR, "code.argv").text
@@ -46,7 +52,7 @@ def test_login_preview_confirm_result_in_a_browser(app, site, serve_app, browser
     assert previewed >= 1 and len(shown) == previewed
 
     browser.find_element(By.ID, "confirm").click()
-    status = WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.ID, "status"))
+    status = wait(lambda b: b.find_elements(By.ID, "status"))
     assert status[0].text == "success"
     assert int(browser.find_element(By.ID, "rows-changed").text) == previewed
     assert rows(site, "SELECT COUNT(*) FROM chipProcessedImfile i JOIN chipRun r ON r.chip_id = i.chip_id"

@@ -7,13 +7,16 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plugins.exposition import text_samples, text_value
 from plugins.tools import need_tool
+from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.cache import SingleFlight
 from exporter.collectors import Collected, Exporter, SourceHealth, answers_key
 from exporter.config import Config, ExporterSettings
-from exporter.exposition import Piece, accepts_gzip
+from exporter.exposition import LineMemo, Piece, accepts_gzip
 from exporter.http import LISTEN_BACKLOG, make_server
 from exporter.metrics import Families, MetricSpec
 
@@ -160,17 +163,88 @@ def test_two_hundred_concurrent_scrapes_all_answer(served):
     assert values == [1] * 200
 
 
-def test_small_renderer_matches_generate_latest_byte_for_byte():
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+def _generate_latest(families: Families) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Static(families.families()))
+    return generate_latest(registry)
 
-    from exporter.exposition import render_small
 
-    gauge = GaugeMetricFamily("ipp_x_seconds", 'Help with \\ backslash\nnewline and "quotes".', labels=["source"])
-    for value, number in (('a"b\\c\nd', 1.5), ("plain", float("nan")), ("big", 1e21), ("neg", -0.0), ("int", 3)):
-        gauge.add_metric([value], number)
-    counter = CounterMetricFamily("ipp_y_total", "A counter.", labels=["source"])
-    counter.add_metric(["s"], 7)
-    empty = GaugeMetricFamily("ipp_z", "No samples.", labels=["a"])
-    plain = GaugeMetricFamily("ipp_w", "No labels.", value=2.25)
-    families = [gauge, counter, empty, plain]
-    assert render_small(families).text == Piece.render(families).text
+class _Static:
+    def __init__(self, families):
+        self._families = families
+
+    def collect(self):
+        return self._families
+
+
+HOSTILE_SPECS = (
+    MetricSpec("ipp_x_seconds", "gauge", 'Help with \\ backslash\nnewline and "quotes".', ("source", "a_first")),
+    MetricSpec("ipp_y", "counter", "A counter.", ("source",)),
+    MetricSpec("ipp_z", "gauge", "No samples.", ("a",)),
+    MetricSpec("ipp_w", "gauge", "No labels."),
+)
+
+
+def test_direct_renderer_matches_generate_latest_byte_for_byte():
+    fams = Families(HOSTILE_SPECS)
+    values = (1.5, float("nan"), 1e21, -0.0, 3, 999_999, 1_000_000, -10**17, 2**70, float("inf"), float("-inf"),
+              1e-07, 123456.75, True, 0.1 + 0.2, -1e6, 123_456_789, 1_200_000, 10**15, 2**53 - 1, 2**53, 7 * 10**12)
+    for i, value in enumerate(values):
+        fams.add("ipp_x_seconds", ['a"b\\c\nd' if i % 2 else f"plain{i}", "z\u00e9\u2603"], value)
+    fams.add("ipp_y", ["s"], 7)
+    fams.add("ipp_w", [], 2.25)
+    memo = LineMemo()
+    assert Piece.render(fams, memo=memo).text == _generate_latest(fams)
+    assert Piece.render(fams, memo=memo).text == _generate_latest(fams)  # again, from the memo
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=12), st.text(max_size=5),
+                          st.one_of(st.integers(min_value=-2**80, max_value=2**80), st.floats())), max_size=30))
+def test_direct_renderer_matches_generate_latest_for_any_values(samples):
+    fams = Families(HOSTILE_SPECS)
+    memo = LineMemo()
+    for source, first, value in samples:
+        fams.add("ipp_x_seconds", [source, first], value)
+        fams.add("ipp_y", [first], value)
+    assert Piece.render(fams, memo=memo).text == _generate_latest(fams)
+    assert Piece.render(fams, memo=memo).text == _generate_latest(fams)
+
+
+def test_a_family_is_rendered_again_exactly_when_its_samples_changed():
+    memo = LineMemo()
+    rounds = [{"ipp_y": [(["a"], 1), (["b"], 2)], "ipp_w": [([], 1.5)]},
+              {"ipp_y": [(["a"], 1), (["b"], 2)], "ipp_w": [([], 2.5)]},   # one family changed
+              {"ipp_y": [(["a"], 1), (["b"], 3)], "ipp_w": [([], 2.5)]},   # the other one
+              {"ipp_y": [(["a"], 1)], "ipp_w": [([], 2.5)]},               # a series gone
+              {"ipp_y": [(["a"], 1), (["b"], 3)], "ipp_w": []}]
+    previous, previous_samples = None, {}
+    for samples in rounds:
+        fams = Families(HOSTILE_SPECS)
+        for name, values in samples.items():
+            for labels, value in values:
+                fams.add(name, labels, value)
+        piece = Piece.render(fams, memo=memo)
+        assert piece.text == _generate_latest(fams)
+        assert gzip.decompress(piece.gzipped()) == piece.text
+        if previous is not None:  # chunks: x_seconds, y, z, w; an unchanged family brings its gzip member along
+            kept = [now is before for now, before in zip(piece.chunks, previous.chunks, strict=True)]
+            assert kept[1] == (samples["ipp_y"] == previous_samples["ipp_y"])
+            assert kept[3] == (samples["ipp_w"] == previous_samples["ipp_w"])
+            assert kept[0] and kept[2]
+        previous, previous_samples = piece, samples
+
+
+def test_line_memo_is_bounded():
+    memo = LineMemo()
+    for round_ in range(5):
+        fams = Families(HOSTILE_SPECS)
+        for i in range(1000):
+            fams.add("ipp_y", [f"r{round_}-{i}"], i)
+        Piece.render(fams, memo=memo)
+    assert len(memo.of("ipp_y_total", 1000).prefixes) <= 2 * 1000 + 256
+
+
+def test_label_count_is_checked_when_added():
+    with pytest.raises(ValueError, match="ipp_y"):
+        Families(HOSTILE_SPECS).add("ipp_y", ["a", "b"], 1)

@@ -84,6 +84,15 @@ def test_an_injection_shaped_label_cannot_widen_the_label_query(rows, make_colle
     assert value(c, "ipp_processing_faults", dbname="gpc1", stage="chip", label=INJECTION, fault="2") == 1
 
 
+def test_any_byte_in_a_latin1_label_is_exported_not_a_failed_fetch(rows, make_collector):
+    # cp1252 (PyMySQL's "latin1") has no character for 0x81 or 0x9D: decoding such a label once failed the fetch
+    rows.chip(1, "new", b"lab\x81\x9d\xe9\x80 \"x\"\\", faults=[(2, "h")])
+    c = scrape(make_collector())
+    assert value(c, UP, dbname="gpc1") == 1
+    label = "lab\x81\x9d\u00e9\u20ac \"x\"\\"  # MariaDB's latin1 is cp1252 with the five gaps as C1 controls
+    assert value(c, "ipp_processing_faults", dbname="gpc1", stage="chip", label=label, fault="2") == 1
+
+
 def test_a_hung_peer_is_bounded_by_connect_and_read_timeouts():
     with SilentServer() as silent:
         db = Database(ro_config_tcp(silent.port, connect_timeout=0.5, query_timeout=0.5))
