@@ -8,7 +8,7 @@ from functools import partial
 from typing import Callable
 
 from exporter.cache import Fetched, SingleFlight, Ticket
-from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
+from exporter.collectors import Collected, FetchContext, SourceHealth, content_key
 from exporter.db import Database, Session
 from exporter.metrics import Families, MetricSpec
 from exporter.parsers import nebulous as n
@@ -47,10 +47,18 @@ class NebulousCollector:
                  clock: Callable[[], float] = time.monotonic, max_inflight: float | None = None) -> None:
         self.db = db
         self.skipped = 0
+        self._rows: list | None = None  # the last fetch's rows and what they parsed to (one fetch at a time)
+        self._parsed: tuple[list[n.Volume], int] = ([], 0)
+        self._by_row: dict = {}  # row → Volume of the last fetch: a changed volume table re-parses changed rows only
         self.flight = SingleFlight(self._fetch, executor, ttl, max_stale, clock=clock, max_inflight=max_inflight)
 
     def _fetch(self) -> list[n.Volume]:
-        volumes, skipped = self.db.run(self.fetch)
+        rows = self.db.run(lambda session: session.query(VOLUMES_SQL))
+        if rows != self._rows:  # the same rows give the same volumes object: the render key then matches at once
+            by_row: dict = {}
+            self._rows, self._parsed = rows, n.parse_volumes(rows, previous=self._by_row, remember=by_row)
+            self._by_row = by_row  # only this fetch's rows: bounded by the volume table
+        volumes, skipped = self._parsed
         if skipped:
             log.warning("nebulous: skipped %d malformed volume rows", skipped)
             self.skipped += skipped
@@ -74,7 +82,7 @@ class NebulousCollector:
         if fetched.error is not None:
             log.warning("nebulous database: %s", fetched.error)
         return Collected(lambda: self._families(fetched), [SourceHealth.of("nebulous", fetched, self.db.connects)],
-                         key=answers_key([fetched]))
+                         key=content_key([fetched], self.skipped))
 
     def _families(self, fetched: Fetched) -> Families:
         fam = Families(METRICS)

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Callable
 
 from exporter.cache import Fetched, SingleFlight, Ticket
-from exporter.collectors import Collected, FetchContext, SourceHealth, answers_key
+from exporter.collectors import Collected, FetchContext, SourceHealth, content_key
 from exporter.db import Database, Session
 from exporter.faults_sql import faults_sql
 from exporter.metrics import Families, MetricSpec
@@ -120,6 +120,27 @@ SUMMIT_WIDEN = 5            # widen up to 5 times (×4 each: 262 144 exposures);
 SUMMIT_FAULT_WINDOW = 3000  # newest exposures whose fileset faults count (~3 nights: pztool's revert horizon)
 
 
+class _SeriesKeys:
+    """Per (metric, database): the last build's active pairs and their series as (label values, snapshot key).
+
+    The pairs rarely change between fetches, so the thousands of label tuples are made again only when they do
+    (one entry per metric and database: bounded)."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], tuple[list, list]] = {}
+
+    def of(self, metric: str, dbname: str, pairs: list[tuple[str, str]],
+           values_of: Callable[[str], tuple[str, ...]]) -> list[tuple[tuple[str, ...], tuple[str, str, str]]]:
+        """Every (stage, label) pair's series: one per value of values_of(stage)."""
+        last = self._last.get((metric, dbname))
+        if last is not None and last[0] == pairs:
+            return last[1]
+        series: list[tuple[tuple[str, ...], tuple[str, str, str]]] = [
+            ((dbname, stage, label, value), (stage, label, value)) for stage, label in pairs for value in values_of(stage)]
+        self._last[(metric, dbname)] = (pairs, series)
+        return series
+
+
 @dataclass
 class ProcessingSource:
     """One processing database: its connection and its single-flight cache."""
@@ -139,6 +160,7 @@ class ProcessingCollector:
                  clock: Callable[[], float] = time.monotonic, max_inflight: float | None = None) -> None:
         self.night_boundary, self.burntool_good, self._now = night_boundary, burntool_good, now
         self.skipped: dict[str, int] = {}
+        self._series = _SeriesKeys()
         self.sources = [ProcessingSource(db, SingleFlight(self._fetcher(db), executor, ttl, max_stale, clock=clock,
                                                           max_inflight=max_inflight))
                         for db in sorted(databases, key=lambda d: d.name)]
@@ -198,7 +220,9 @@ class ProcessingCollector:
                 log.warning("processing database %s: %s", name, fetched.error)
         connects = {src.db.name: src.db.connects for src in self.sources}
         sources = [SourceHealth.of(f"processing/{name}", fetched, connects[name]) for name, fetched in answers]
-        return Collected(partial(self._families, answers), sources, key=answers_key(f for _, f in answers))
+        skipped = tuple(self.skipped.get(name, 0) for name, _ in answers)
+        return Collected(partial(self._families, answers), sources,
+                         key=content_key((f for _, f in answers), tuple(name for name, _ in answers), skipped))
 
     def _families(self, answers: list[tuple[str, Fetched]]) -> Families:
         fam = Families(METRICS)
@@ -210,14 +234,13 @@ class ProcessingCollector:
             fam.add("ipp_processing_skipped_rows_total", [name], self.skipped.get(name, 0))
         return fam
 
-    @staticmethod
-    def _add(fam: Families, name: str, snap: p.ProcessingSnapshot) -> None:
-        pairs, faults, runs = snap.active_pairs(), snap.faults, snap.runs
+    def _add(self, fam: Families, name: str, snap: p.ProcessingSnapshot) -> None:
+        faults, runs = snap.faults, snap.runs
         # every bucket and state of an active pair, zeros included: thousands of samples, hence extend()
-        fam.extend("ipp_processing_faults", (((name, stage, label, bucket), faults.get((stage, label, bucket), 0))
-                                             for stage, label in pairs for bucket in p.fault_buckets(stage)))
-        fam.extend("ipp_processing_runs", (((name, stage, label, state), runs.get((stage, label, state), 0))
-                                           for stage, label in snap.run_pairs() for state in p.run_states(stage)))
+        fam.extend("ipp_processing_faults", ((labels, faults.get(key, 0)) for labels, key
+                                             in self._series.of("faults", name, snap.active_pairs(), p.fault_buckets)))
+        fam.extend("ipp_processing_runs", ((labels, runs.get(key, 0)) for labels, key
+                                           in self._series.of("runs", name, snap.run_pairs(), p.run_states)))
         fam.extend("ipp_processing_faults_by_host", (((name, stage, host), n)
                                                      for (stage, host), n in sorted(snap.faults_by_host.items())))
         for status in p.SUMMIT_STATUSES:

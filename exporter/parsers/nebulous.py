@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Hashable, Iterable, Mapping, Sequence
 
 from exporter.parsers import column_text
 
@@ -55,13 +55,29 @@ def parse_volume(row: Sequence) -> Volume:
                   df_ok=size is not None, size_bytes=size, used_bytes=used)
 
 
-def parse_volumes(rows: Iterable[Sequence]) -> tuple[list[Volume], int]:
-    """All rows → (volumes sorted by host and name, number of malformed rows skipped)."""
+def parse_volumes(rows: Iterable[Sequence], previous: Mapping[Hashable, Volume] | None = None,
+                  remember: dict[Hashable, Volume] | None = None) -> tuple[list[Volume], int]:
+    """All rows → (volumes sorted by host and name, number of malformed rows skipped).
+
+    A row found in `previous` (row → Volume, from the last fetch) is not parsed again; every good row and its
+    Volume go into `remember` when given. Between two fetches nearly every row is the same."""
     out, skipped = [], 0
     for row in rows:
         try:
-            out.append(parse_volume(row))
-        except (ValueError, TypeError):
-            skipped += 1
+            vol = previous.get(row) if previous else None
+        except TypeError:  # an unhashable row is simply parsed
+            vol = None
+        if vol is None:
+            try:
+                vol = parse_volume(row)
+            except (ValueError, TypeError):
+                skipped += 1
+                continue
+        if remember is not None:
+            try:
+                remember[row] = vol
+            except TypeError:
+                pass
+        out.append(vol)
     out.sort(key=lambda v: (v.host, v.volume))
     return out, skipped

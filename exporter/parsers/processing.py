@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import cache
+from functools import cache, cached_property
 from typing import Iterable, Sequence
 
 from exporter.parsers import column_text
@@ -68,10 +68,14 @@ class ProcessingSnapshot:
     masked: dict[str, int] = field(default_factory=dict)  # chipMask label → its 'new' chip runs held back
     burntool_running: int = 0                        # tonight's imfiles at burntool_state -1
 
-    def active_pairs(self) -> list[tuple[str, str]]:
-        """(stage, label) pairs with pending runs or outstanding faults, sorted."""
+    @cached_property
+    def _active_pairs(self) -> list[tuple[str, str]]:
         pairs = {(s, l) for s, l, _ in self.faults} | {(s, l) for s, l, _ in self.runs}
         return sorted(pairs | {(SHADOW_STAGES[s], l) for s, l in pairs if s in SHADOW_STAGES})
+
+    def active_pairs(self) -> list[tuple[str, str]]:
+        """(stage, label) pairs with pending runs or outstanding faults, sorted (worked out once; do not modify)."""
+        return self._active_pairs
 
     def run_pairs(self) -> list[tuple[str, str]]:
         """active_pairs() of stages that have run tables (warp_overlap has none of its own)."""

@@ -24,3 +24,17 @@ def test_malformed_rows_are_counted_not_fatal():
                                    ("a", "a.0", 1, 1, 1, "many", 2), (b"a\xe9", b"a.1", 0, 0, 0, None, None)])
     assert skipped == 3
     assert [(v.host, v.volume) for v in vols] == [("a\xe9", "a.1"), ("b", "b.0")]
+
+
+def test_rows_seen_in_the_last_fetch_are_not_parsed_again():
+    rows = [("b", "b.0", 1, 1, 1, 1000, 500), ("a", "a.0", 0, 1, 0, None, None), ("c", None, 1, 1, 0, None, None)]
+    first: dict = {}
+    vols, skipped = parse_volumes(rows, remember=first)
+    assert [v.volume for v in vols] == ["a.0", "b.0"] and skipped == 1 and len(first) == 2
+    changed = [rows[0], ("a", "a.0", 1, 1, 0, None, None), ["x", ["unhashable"]]]
+    second: dict = {}
+    again, skipped = parse_volumes(changed, previous=first, remember=second)
+    assert again[1] is vols[1]  # b.0: the same row, the same Volume
+    assert again[0] is not vols[0] and again[0].state == "up"  # a.0 changed: parsed again
+    assert skipped == 1 and set(second) == {rows[0], changed[1]}
+    assert parse_volumes(changed)[0] == again  # the memo never changes the answer

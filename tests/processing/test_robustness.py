@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from plugins.exposition import ShiftedClock, concurrently, scrape, value
+from plugins.exposition import ShiftedClock, concurrently, scrape, text_value, value
 from plugins.tools import need_tool
 from processing_helpers import SilentServer, ro_config, status_counter
 
@@ -91,6 +91,27 @@ def test_any_byte_in_a_latin1_label_is_exported_not_a_failed_fetch(rows, make_co
     assert value(c, UP, dbname="gpc1") == 1
     label = "lab\x81\x9d\u00e9\u20ac \"x\"\\"  # MariaDB's latin1 is cp1252 with the five gaps as C1 controls
     assert value(c, "ipp_processing_faults", dbname="gpc1", stage="chip", label=label, fault="2") == 1
+
+
+def test_a_fetch_that_finds_the_same_data_reuses_the_bytes_and_a_change_shows(rows, make_collector):
+    from exporter.config import Config, ExporterSettings
+    rows.chip(1, "new", "L", faults=[(2, "h")])
+    collector = make_collector()  # ttl 0: every scrape fetches
+    builds = []
+    build = collector._families
+    collector._families = lambda answers: builds.append(1) or build(answers)
+    exporter = Exporter(Config(exporter=ExporterSettings(cache_ttl=0)), collectors=[collector])
+    try:
+        first = exporter.expose(5.0)
+        second = exporter.expose(5.0)
+        assert collector.sources[0].flight.fetches == 2 and len(builds) == 1
+        assert second.pieces[0] is first.pieces[0]
+        rows.chip(2, "new", "L", faults=[(2, "h")])
+        third = exporter.expose(5.0).text().decode()
+        assert len(builds) == 2
+        assert text_value(third, "ipp_processing_faults", dbname="gpc1", stage="chip", label="L", fault="2") == 2
+    finally:
+        exporter.close()
 
 
 def test_a_hung_peer_is_bounded_by_connect_and_read_timeouts():
