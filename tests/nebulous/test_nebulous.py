@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from plugins.exposition import exposition, samples, scrape, text_value
+from plugins.exposition import counting_exporter, exposition, samples, scrape, text_value
 
 from exporter.collectors.nebulous import NebulousCollector
 from exporter.config import DatabaseConfig
@@ -98,14 +98,8 @@ def test_golden_exposition(neb, collector, golden):
 
 
 def test_a_fetch_that_finds_the_same_rows_reuses_the_bytes_and_a_change_shows(neb, collector):
-    from exporter.collectors import Exporter
-    from exporter.config import Config, ExporterSettings
     site(neb)
-    builds = []
-    build = collector._families
-    collector._families = lambda fetched: builds.append(1) or build(fetched)
-    exporter = Exporter(Config(exporter=ExporterSettings(cache_ttl=0)), collectors=[collector])
-    try:
+    with counting_exporter(collector) as (exporter, builds):
         first = exporter.expose(5.0)
         second = exporter.expose(5.0)  # cache_ttl 0: a new fetch, the same rows
         assert collector.flight.fetches == 2 and len(builds) == 1
@@ -116,5 +110,3 @@ def test_a_fetch_that_finds_the_same_rows_reuses_the_bytes_and_a_change_shows(ne
         assert len(builds) == 2
         assert text_value(third, "ipp_nebulous_volume_used_bytes", host="ipp001", volume="ipp001.1") \
             == (30 * TB_KIB + 1) * 1024
-    finally:
-        exporter.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -80,3 +81,19 @@ def concurrently(call, count: int = 8, timeout: float = 20.0) -> list:
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     return results
+
+
+@contextlib.contextmanager
+def counting_exporter(collector):
+    """An Exporter (cache_ttl 0: every scrape fetches) over one collector, and a list that grows by one each time
+    the collector builds its families."""
+    from exporter.collectors import Exporter
+    from exporter.config import Config, ExporterSettings
+    builds: list[int] = []
+    build = collector._families
+    collector._families = lambda *answers: builds.append(1) or build(*answers)
+    exporter = Exporter(Config(exporter=ExporterSettings(cache_ttl=0)), collectors=[collector])
+    try:
+        yield exporter, builds
+    finally:
+        exporter.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from plugins.exposition import ShiftedClock, concurrently, scrape, text_value, value
+from plugins.exposition import ShiftedClock, concurrently, counting_exporter, scrape, text_value, value
 from plugins.tools import need_tool
 from processing_helpers import SilentServer, ro_config, status_counter
 
@@ -94,14 +94,9 @@ def test_any_byte_in_a_latin1_label_is_exported_not_a_failed_fetch(rows, make_co
 
 
 def test_a_fetch_that_finds_the_same_data_reuses_the_bytes_and_a_change_shows(rows, make_collector):
-    from exporter.config import Config, ExporterSettings
     rows.chip(1, "new", "L", faults=[(2, "h")])
-    collector = make_collector()  # ttl 0: every scrape fetches
-    builds = []
-    build = collector._families
-    collector._families = lambda answers: builds.append(1) or build(answers)
-    exporter = Exporter(Config(exporter=ExporterSettings(cache_ttl=0)), collectors=[collector])
-    try:
+    collector = make_collector()
+    with counting_exporter(collector) as (exporter, builds):
         first = exporter.expose(5.0)
         second = exporter.expose(5.0)
         assert collector.sources[0].flight.fetches == 2 and len(builds) == 1
@@ -110,8 +105,6 @@ def test_a_fetch_that_finds_the_same_data_reuses_the_bytes_and_a_change_shows(ro
         third = exporter.expose(5.0).text().decode()
         assert len(builds) == 2
         assert text_value(third, "ipp_processing_faults", dbname="gpc1", stage="chip", label="L", fault="2") == 2
-    finally:
-        exporter.close()
 
 
 def test_a_hung_peer_is_bounded_by_connect_and_read_timeouts():
