@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from plugins.exposition import counting_exporter, exposition, samples, scrape, text_value
+from plugins.exposition import counting_exporter, samples, scrape, scrape_text, text_value
 
 from exporter.collectors.nebulous import NebulousCollector
 from exporter.config import DatabaseConfig
@@ -94,7 +94,7 @@ def test_dead_database_reports_down_without_volumes(site_db, executor):
 
 def test_golden_exposition(neb, collector, golden):
     site(neb)
-    golden("nebulous.prom", exposition(scrape(collector).families))
+    golden("nebulous.prom", scrape_text(collector))
 
 
 def test_a_fetch_that_finds_the_same_rows_reuses_the_bytes_and_a_change_shows(neb, collector):

@@ -42,9 +42,17 @@ def scrape(collector, budget: float = 5.0, clock=time.monotonic):
     return collector.collect(clock() + budget)
 
 
+def served_text(collected) -> str:
+    """What the exporter serves for one Collected (its direct renderer), checked equal to generate_latest's text."""
+    from exporter.exposition import LineMemo, Piece
+    text = Piece.render(collected.built(), memo=LineMemo()).text.decode()
+    assert text == exposition(collected.families), "the direct renderer and generate_latest disagree"
+    return text
+
+
 def scrape_text(collector, budget: float = 5.0, clock=time.monotonic) -> str:
-    """Exposition text of one collect() with a deadline `budget` seconds away on `clock`."""
-    return exposition(scrape(collector, budget, clock).families)
+    """Exposition text (as served) of one collect() with a deadline `budget` seconds away on `clock`."""
+    return served_text(scrape(collector, budget, clock))
 
 
 def _keyed(all_samples, name: str | None) -> dict[Key, float]:

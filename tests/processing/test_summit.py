@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from plugins.exposition import exposition, scrape, value
+from plugins.exposition import scrape, scrape_text, value
 
 import exporter.collectors.processing as proc
 
@@ -83,4 +83,4 @@ def test_golden_exposition(rows, make_collector, golden):
     rows.insert("warpSkyCellMap", warp_id=1, skycell_id="s1", tess_id="t", class_id="XY01", fault=3)
     rows.insert("Label", label="M31.nightlyscience", priority=400, active=1)
     rows.insert("Label", label="ThreePi.nightlyscience", priority=300, active=1)
-    golden("processing.prom", exposition(scrape(make_collector()).families))
+    golden("processing.prom", scrape_text(make_collector()))
