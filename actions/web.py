@@ -152,6 +152,8 @@ def faults():
     args = request.args
     try:
         dbname = v.choice("dbname", v.name("dbname", args.get("dbname")), svc.databases)
+        if "stage" not in args:  # no count picked yet: the database's counts, each a link to its items
+            return _faults_index(svc, dbname)
         stage = v.choice("stage", args.get("stage"), FAULT_SOURCES)
         label = args.get("label") or None
         if label is not None:
@@ -168,6 +170,15 @@ def faults():
         sets, error = [], str(exc)
     query = {"dbname": dbname, "stage": stage, "label": label or "", "fault": "" if fault is None else str(fault)}
     return render_template("faults.html", sets=sets, error=error, query=query, page=page)
+
+
+def _faults_index(svc: Service, dbname: str):
+    """The outstanding fault counts of one database per stage × label, as on the board."""
+    try:
+        cells, error = [cell for cell in board(svc.databases[dbname]) if cell.faults], None
+    except DatabaseError as exc:
+        cells, error = [], str(exc)
+    return render_template("faults.html", cells=cells, dbname=dbname, error=error)
 
 
 def _preview(svc: Service, plan, page: int) -> tuple[list[RowSet], str | None]:

@@ -21,6 +21,7 @@ from ippsim import demo_events as ev
 from ippsim import demo_procs as procs
 from ippsim import demo_stack as stack
 from ippsim import scenario as scen
+from ippsim.czar_morning import czar_morning
 from ippsim.demo_procs import Supervisor
 from ippsim.mariadb import MariaDBServer
 from ippsim.pantasks import sim
@@ -70,11 +71,6 @@ FILL_KIB_PER_SECOND = 3 * 1024
 # On a quiet night the only new faults are system errors (code 2), which every revert task retries.
 QUIET_FAULT_WEIGHTS = ((2, 1),)
 QUIET_SCENARIOS = ("quiet-night", "incident-night")  # incident-night is a quiet night until its story starts
-# The czar's morning (czar-procedures: "check for faults, revert them"): faults the revert tasks never retry
-# (warp/stack codes other than 2) were looked at before the night, so the night starts without them.
-MORNING_REVERTS = ("warp", "stack")
-
-
 def demo_rates(spec: scen.ScenarioSpec, sim_seconds: float, scenario: str = "quiet-night") -> scen.Rates:
     """How fast the demo site moves: a component per host and stage per step, disks grow with simulated time."""
     weights = QUIET_FAULT_WEIGHTS if scenario in QUIET_SCENARIOS else ()
@@ -175,10 +171,8 @@ class Demo:
                             rng=random.Random(self.opts.seed), hosts=tuple(spec.host_names),
                             rates=demo_rates(spec, self.opts.sim_seconds, self.opts.scenario)).open()
         self.stoppers.append(("database connections", self.site.close))  # closed before MariaDB stops
-        for stage in MORNING_REVERTS:
-            done = ev.apply(self.site, "revert", {"stage": stage})
-            if not done.endswith("deleted 0, reset 0"):
-                self.say(f"      the czar's morning revert: {done}")
+        for done in czar_morning(self.site):
+            self.say(f"      the czar's morning: {done}")
         t0 = self._phase(4, "starting sshd")
         ssh_info = self._start_sshd()
         self._done(t0, "" if ssh_info else ": not available, every server is local")

@@ -65,6 +65,19 @@ def test_board_lists_stage_label_cells_with_fault_and_revert_links(client, site)
     assert f"/actions/revert?dbname=gpc1&amp;stage=chip&amp;label={label}&amp;fault=3" in page
 
 
+def test_faults_without_a_stage_lists_the_counts_with_links(client, site):
+    # the demo prints /faults?dbname=gpc1: a czar opening it sees what to pick, not a refusal
+    response = client.get("/faults?dbname=gpc1")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Outstanding faults in gpc1" in page
+    label = rows(site, "SELECT r.label FROM chipProcessedImfile i JOIN chipRun r ON r.chip_id = i.chip_id"
+                       " WHERE r.state = 'new' AND i.fault = 3 LIMIT 1")[0][0]
+    assert f"/faults?dbname=gpc1&amp;stage=chip&amp;label={label}&amp;fault=3" in page
+    assert "/faults?dbname=gpc1&amp;stage=warp_overlap" in page
+    assert "pending runs" in page
+    assert client.get("/faults?dbname=nope").status_code == 400
+
+
 def test_faults_page_lists_items_with_host_and_path(client, site):
     label = rows(site, "SELECT r.label FROM chipProcessedImfile i JOIN chipRun r ON r.chip_id = i.chip_id"
                        " WHERE r.state = 'new' AND i.fault = 3 LIMIT 1")[0][0]

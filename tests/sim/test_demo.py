@@ -146,6 +146,7 @@ def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
         pids.append(int((run_dir / "sshd" / "sshd.pid").read_text()))
         if sig == signal.SIGINT:
             assert {"prometheus", "alertmanager", "node-exporter"} <= set(info["children"])
+            _every_printed_url_answers((tmp_path / "demo.out").read_text())
             targets = _prometheus_targets(prom, timeout=30)
             assert {("ipp", "up", None), ("node", "up", "127.0.0.1"), ("prometheus", "up", None),
                     ("alertmanager", "up", None)} <= targets, targets
@@ -172,6 +173,15 @@ def test_demo_comes_up_and_stops_cleanly(tmp_path, sig):
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait(timeout=10)
         log.close()
+
+
+def _every_printed_url_answers(out: str) -> None:
+    """Every http URL the demo printed answers 200 to a plain GET (as a newcomer would open it)."""
+    urls = sorted(set(re.findall(r"http://127\.0\.0\.1:\d+/\S*", out)))
+    assert len(urls) >= 7, urls
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            assert response.status == 200, url
 
 
 def test_inject_without_a_running_demo_fails_clearly(tmp_path):

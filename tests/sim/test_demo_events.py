@@ -443,3 +443,27 @@ def test_revert_switch_events_run_the_czars_macro_in_the_stages_server(site):
     assert "stack.revert" in _active(site, "stdscience")
     with pytest.raises(ValueError):
         de.apply(site, "revert-on", {"stage": "nope"})
+
+
+def _unrevertable(conn) -> dict:
+    """Outstanding faults that alerts/processing.rules.yml's unrevertable recording rule keeps, as the exporter counts."""
+    from exporter.collectors.processing import FAULTS_SQL, SUMMIT_FAULT_WINDOW, SUMMIT_MAX_SQL
+    from exporter.parsers.processing import parse_faults
+    with conn.cursor() as cur:
+        cur.execute(SUMMIT_MAX_SQL)
+        cur.execute(FAULTS_SQL, {"summit_floor": (cur.fetchone()[0] or 0) - SUMMIT_FAULT_WINDOW})
+        faults, _by_host, _skipped = parse_faults(cur.fetchall())
+    return {key: n for key, n in faults.items() if key[0] != "summitcopy" and n
+            and (key[0] == "destreak" or key[2] == "26" or (key[0] in ("warp", "stack") and key[2] != "2"))}
+
+
+def test_the_czars_morning_leaves_no_fault_the_alert_rules_call_unrevertable(site):
+    from ippsim.czar_morning import czar_morning
+    for stage, code in (("chip", 26), ("diff", 26), ("warp", 4), ("stack", 5), ("destreak", 3)):
+        de.apply(site, "fault-storm", {"stage": stage, "count": 2, "fault": code})
+    before = _unrevertable(site.conn)
+    assert {(stage, code) for stage, _label, code in before} >= {("chip", "26"), ("diff", "26"), ("warp", "4"),
+                                                                  ("stack", "5"), ("destreak", "3")}
+    done = czar_morning(site)
+    assert _unrevertable(site.conn) == {}, done
+    assert any("destreak components rerun by hand" in line for line in done)
