@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from ippsim.demo_events import Site, apply
+from ippsim.reverts import REVERT_STAGES, REVERT_TASKS
+from ippsim.tools import pxtools
 
 # The czar's morning (czar-procedures: "check for faults, revert them"): every fault the revert tasks never
-# retry -- what alerts/processing.rules.yml calls unrevertable: warp/stack codes other than 2, code 26
-# (PXTOOL_DO_NOT_REVERT_FAULT: only an explicit -fault 26 reverts it) and every destreak fault -- was looked
-# at before the night, so the night starts without them.
+# retry -- what alerts/processing.rules.yml calls unrevertable: warp/stack codes other than 2, code 26 where the
+# tool skips it unless asked with an explicit -fault 26 (PXTOOL_DO_NOT_REVERT_FAULT) and every destreak fault --
+# was looked at before the night, so the night starts without them.
 MORNING_REVERTS = ({"stage": "warp"}, {"stage": "stack"},
-                   *({"stage": stage, "fault": 26} for stage in ("chip", "camera", "fake", "diff", "dist", "registration")))
+                   *({"stage": stage, "fault": pxtools.DO_NOT_REVERT_FAULT} for stage, task in REVERT_STAGES.items()
+                     if pxtools.MODES[(REVERT_TASKS[task].tool, REVERT_TASKS[task].mode)].skip_26_without_fault))
 
 
 def _fix_destreak_by_hand(site: Site) -> str:

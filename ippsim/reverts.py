@@ -1,6 +1,6 @@
 """The pantasks revert tasks of the simulated site: which tool each runs, how often, and running the due ones.
 
-Periods and command lines from ippTasks/{chip,camera,fake,warp,stack,diff,dist,register}.pro of
+Periods and command lines from ippTasks/{chip,camera,fake,warp,stack,diff,dist,register,summitcopy}.pro of
 ps-ipp/ipp-trunk-20250502 (ipp-facts §2.2 and §9); the tools are the stand-ins of ippsim.tools.pxtools."""
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ REVERT_TASKS = {
     "register.imfile.revert": RevertTask("regtool", "-revertprocessedimfile", ("-limit", str(POLL_LIMIT)), 600.0,
                                          per_label=False),
     "register.exp.revert": RevertTask("regtool", "-revertprocessedexp", ("-fault", "2"), 600.0, per_label=False),
+    # summitcopy.pro's pztool.clearfault: the common download faults are cleared, so the copy retries them
+    "pztool.clearfault": RevertTask("pztool", "-clearcommonfaults", (), 300.0, per_label=False),
 }
 RETRY_DELAY = 180.0  # seconds from a revert to the retried item's end: load poll ($LOADEXEC) plus the job's run
 REVERT_STAGES = {"chip": "chip.revert", "camera": "camera.revert", "fake": "fake.revert", "warp": "warp.revert.warped",

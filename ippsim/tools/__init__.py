@@ -1,4 +1,4 @@
-"""IPP command stand-ins (chip/cam/fake/warp/diff/stack/dist/regtool, neb-host, neb-df) for the simulated site.
+"""IPP command stand-ins (chip/cam/fake/warp/diff/stack/dist/reg/pztool, neb-host, neb-df) for the simulated site.
 
 Run as `python -m ippsim.tools <name> <args...>`, or put `write_bin_dir(path)` on PATH to call them by name.
 Database settings come from IPPSIM_* environment variables (see ippsim/tools/config.py).
@@ -12,7 +12,7 @@ import stat
 import sys
 from pathlib import Path
 
-TOOL_NAMES = ("chiptool", "camtool", "faketool", "warptool", "difftool", "stacktool", "disttool", "regtool", "neb-host",
+TOOL_NAMES = ("chiptool", "camtool", "faketool", "warptool", "difftool", "stacktool", "disttool", "regtool", "pztool", "neb-host",
               "neb-df")
 
 

@@ -154,6 +154,15 @@ MODES: dict[tuple[str, str], Mode] = {
         {"-exp_id": Option("rawExp.exp_id", "int"), "-fault": Option("rawExp.fault", "int"),
          "-exp_id_begin": Option("rawExp.exp_id", "int", ">="), "-exp_id_end": Option("rawExp.exp_id", "int", "<=")},
         "rawExp", log=("Updated {deleted} {table}",)),
+    # pztool -clearcommonfaults (the summitcopy server's pztool.clearfault task, every 300 s):
+    # pztool_revert_downloadimfile_faults.sql deletes the faulted imfile copies of the last 3 days (the next
+    # pass copies them again) and pztool_revert_fileset_faults.sql clears summitExp faults older than 10 minutes
+    ("pztool", "-clearcommonfaults"): Mode(
+        "DELETE FROM pzDownloadImfile WHERE fault != 0 AND ABS(TIMESTAMPDIFF(SECOND, epoch, NOW())) < 86400 * 3"
+        " AND (fault IN (203, 200, 104, 115, 255, 202) OR fault < 100)",
+        "UPDATE summitExp SET fault = 0 WHERE fault != 0 AND ABS(TIMESTAMPDIFF(SECOND, epoch, NOW())) > 60 * 10"
+        " AND ABS(TIMESTAMPDIFF(SECOND, epoch, NOW())) < 86400 * 3 AND (fault IN (203, 200, 104, 255, 202) OR fault < 100)",
+        {}, "pzDownloadImfile", requires_search=False, log=()),
 }
 
 # chiptool -updaterun (chiptool.c updaterunMode + pxUpdateRun): one LIKE label, -set_* columns.

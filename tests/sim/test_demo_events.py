@@ -467,3 +467,27 @@ def test_the_czars_morning_leaves_no_fault_the_alert_rules_call_unrevertable(sit
     done = czar_morning(site)
     assert _unrevertable(site.conn) == {}, done
     assert any("destreak components rerun by hand" in line for line in done)
+
+
+def test_summitcopy_clears_common_download_faults_every_300_seconds(site):
+    """pztool.clearfault (pztool -clearcommonfaults): common codes are deleted so the copy retries them; 110 stays."""
+    assert "pztool.clearfault" in _active(site, "summitcopy")
+    with site.conn.cursor() as cur:
+        cur.execute("SELECT summit_id FROM pzDownloadImfile GROUP BY summit_id HAVING COUNT(*) >= 2 ORDER BY 1 DESC LIMIT 1")
+        (summit_id,), = cur.fetchall()
+        cur.execute("SELECT class_id FROM pzDownloadImfile WHERE summit_id = %s ORDER BY class_id LIMIT 2", (summit_id,))
+        (first,), (second,) = cur.fetchall()
+        for class_id, code in ((first, 200), (second, 110)):
+            cur.execute("UPDATE pzDownloadImfile SET fault = %s, epoch = NOW() WHERE summit_id = %s AND class_id = %s",
+                        (code, summit_id, class_id))
+    faults = "SELECT fault FROM pzDownloadImfile WHERE summit_id = %s AND class_id IN (%s, %s) ORDER BY fault"
+    de.run_reverts(site, 290.0)
+    assert [row[0] for row in _rows(site.conn, faults, (summit_id, first, second))] == [110, 200]
+    de.run_reverts(site, 10.0)
+    assert [row[0] for row in _rows(site.conn, faults, (summit_id, first, second))] == [110]
+
+
+def _rows(conn, sql, params=()):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
